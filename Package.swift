@@ -1,0 +1,91 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Settings shared by the Swift targets that talk to C through raw pointers. They run on
+// one NIO event loop each and document their confinement, so they use the Swift 5
+// language mode instead of sprinkling `nonisolated(unsafe)` over every C handle.
+let loopConfined: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+
+let package = Package(
+    name: "ah",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "ah", targets: ["ah"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+    ],
+    targets: [
+        // ngtcp2 0.12 + its GnuTLS crypto helper + GnuTLS, with a shim for the
+        // `*_versioned` macros Swift cannot import.
+        .target(
+            name: "CNgtcp2",
+            linkerSettings: [
+                .linkedLibrary("ngtcp2"),
+                .linkedLibrary("ngtcp2_crypto_gnutls"),
+                .linkedLibrary("gnutls"),
+            ]
+        ),
+        // SPIFFE ID parsing and peer policies: pure Swift, shared by transport and identity.
+        .target(name: "AHSPIFFE"),
+        // QUIC endpoints, connections and stream channels on SwiftNIO; mutual TLS.
+        .target(
+            name: "AHQUIC",
+            dependencies: [
+                "CNgtcp2", "AHSPIFFE",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: loopConfined
+        ),
+        // Certificate authority, SVID issuance, PEM files.
+        .target(
+            name: "AHIdentity",
+            dependencies: [
+                "AHSPIFFE",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
+        .executableTarget(
+            name: "ah",
+            dependencies: [
+                "AHQUIC", "AHIdentity", "AHSPIFFE",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Helpers for tests only: locating the built `ah`, spawning processes, temp dirs, certificates.
+        .target(
+            name: "AHTestSupport",
+            dependencies: [
+                "AHIdentity", "AHSPIFFE",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "AHSPIFFETests", dependencies: ["AHSPIFFE"]),
+        .testTarget(name: "AHIdentityTests", dependencies: ["AHIdentity", "AHTestSupport"]),
+        .testTarget(
+            name: "AHQUICTests",
+            dependencies: [
+                "AHQUIC", "AHTestSupport", "AHIdentity", "ah",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: loopConfined
+        ),
+    ]
+)

@@ -1,0 +1,179 @@
+import AHSPIFFE
+import CNgtcp2
+import NIOCore
+
+/// Handlers for ngtcp2/GnuTLS callbacks. They run inside ngtcp2 calls: they record what
+/// happened and queue work; `runDeferredEvents()` hands it to the application afterwards,
+/// so application code never re-enters ngtcp2 from inside a callback.
+extension QUICConnection {
+    func newConnectionID(cid: UnsafeMutablePointer<ngtcp2_cid>, token: UnsafeMutablePointer<UInt8>, length: Int) -> Int32 {
+        var bytes = [UInt8](repeating: 0, count: length)
+        secureRandom(&bytes)
+        let id = bytes.withUnsafeBytes { ConnectionID(bytes: $0) }
+        cid.pointee = id.ngtcp2
+        let secret = owner.statelessResetSecret
+        let rc = secret.withUnsafeBufferPointer {
+            ngtcp2_crypto_generate_stateless_reset_token(token, $0.baseAddress, $0.count, cid)
+        }
+        guard rc == 0 else { return NGTCP2_ERR_CALLBACK_FAILURE }
+        registerID(id)
+        return 0
+    }
+
+    func removeConnectionID(_ cid: ngtcp2_cid) {
+        let id = ConnectionID(cid)
+        registeredIDs.removeAll { $0 == id }
+        owner.unregister(id)
+    }
+
+    /// Called by GnuTLS while it processes the peer's Certificate message.
+    func verifyPeer(session: gnutls_session_t) -> Bool {
+        switch PeerCertificateCheck.verify(session: session, policy: configuration.peerPolicy) {
+        case .success(let id):
+            peerIdentity = id
+            return true
+        case .failure(let rejection):
+            let reason = rejection.description
+            verificationFailure = reason
+            logger.warning("refusing peer during handshake", metadata: ["reason": "\(reason)"])
+            return false
+        }
+    }
+
+    func onHandshakeCompleted() -> Int32 {
+        var alpn = [UInt8](repeating: 0, count: 64)
+        let n = ah_tls_selected_alpn(tls, &alpn, alpn.count)
+        let selected = String(decoding: alpn[0..<n], as: UTF8.self)
+        guard selected == configuration.alpn else {
+            verificationFailure = "peer negotiated ALPN '\(selected)', expected '\(configuration.alpn)'"
+            return NGTCP2_ERR_CALLBACK_FAILURE
+        }
+        guard peerIdentity != nil else {
+            verificationFailure = verificationFailure ?? "peer identity was not verified"
+            return NGTCP2_ERR_CALLBACK_FAILURE
+        }
+        if role == .server {
+            // Our side has verified the client's certificate: the connection is usable.
+            becomeEstablished()
+        }
+        return 0
+    }
+
+    func onHandshakeConfirmed() {
+        if role == .client {
+            // The server sends HANDSHAKE_DONE only after accepting our certificate.
+            becomeEstablished()
+        }
+    }
+
+    private func becomeEstablished() {
+        guard state == .handshaking else { return }
+        state = .established
+        logger.debug("connection established", metadata: ["peer": "\(peerIdentity.map { "\($0)" } ?? "?")"])
+        deferredEstablished = true
+    }
+
+    func onRemoteStreamOpened(_ streamID: Int64) {
+        let stream = QUICStreamChannel(connection: self, streamID: streamID, locallyInitiated: false)
+        streams[streamID] = stream
+        newlyOpenedStreams.append(stream)
+    }
+
+    func onStreamData(_ streamID: Int64, _ data: UnsafeRawBufferPointer, fin: Bool) {
+        guard let stream = streams[streamID] else {
+            // The application already let go of the stream: still return the credit.
+            creditConsumed(streamID: streamID, bytes: data.count)
+            return
+        }
+        stream.received(data, fin: fin)
+        markInboundEvent(stream)
+    }
+
+    func onStreamDataAcked(_ streamID: Int64, upTo offset: UInt64) {
+        streams[streamID]?.acknowledged(upTo: offset)
+    }
+
+    func onStreamClosed(_ streamID: Int64, applicationErrorCode: UInt64?) {
+        if ngtcp2_conn_is_local_stream(conn, streamID) == 0 {
+            // Replenish the peer's stream budget as its streams finish.
+            if ngtcp2_is_bidi_stream(streamID) != 0 {
+                ngtcp2_conn_extend_max_streams_bidi(conn, 1)
+            } else {
+                ngtcp2_conn_extend_max_streams_uni(conn, 1)
+            }
+        }
+        guard let stream = streams.removeValue(forKey: streamID) else { return }
+        stream.transportClosed()
+        markInboundEvent(stream)
+    }
+
+    func onStreamReset(_ streamID: Int64, applicationErrorCode: UInt64) {
+        guard let stream = streams[streamID] else { return }
+        stream.resetByPeer(applicationErrorCode)
+        markInboundEvent(stream)
+    }
+
+    func onStopSending(_ streamID: Int64, applicationErrorCode: UInt64) {
+        guard let stream = streams[streamID] else { return }
+        stream.stopSendingByPeer(applicationErrorCode)
+        markInboundEvent(stream)
+    }
+
+    func onStreamCreditExtended(_ streamID: Int64) {
+        guard let stream = streams[streamID], stream.isFlowControlBlocked else { return }
+        stream.isFlowControlBlocked = false
+        enqueueForSending(stream)
+    }
+
+    func markInboundEvent(_ stream: QUICStreamChannel) {
+        if !stream.hasPendingInboundEvent {
+            stream.hasPendingInboundEvent = true
+            streamsWithInboundEvents.append(stream)
+        }
+    }
+
+    /// Returns flow-control credit for bytes the application consumed (or that we dropped).
+    func creditConsumed(streamID: Int64, bytes: Int) {
+        guard let conn, bytes > 0 else { return }
+        _ = ngtcp2_conn_extend_max_stream_offset(conn, streamID, UInt64(bytes))
+        ngtcp2_conn_extend_max_offset(conn, UInt64(bytes))
+        scheduleWrite()
+    }
+
+    /// Hands queued events to the application. Called after every batch of ngtcp2 calls.
+    func runDeferredEvents() {
+        if deferredEstablished {
+            deferredEstablished = false
+            if role == .server { owner.handshakeCompleted(self) }
+            handshakePromise.succeed(())
+        }
+        if streamCreditArrived {
+            streamCreditArrived = false
+            servePendingStreamOpens()
+        }
+        while !newlyOpenedStreams.isEmpty {
+            let opened = newlyOpenedStreams
+            newlyOpenedStreams.removeAll()
+            for stream in opened {
+                if let initializer = inboundStreamInitializer {
+                    initializer(stream).whenComplete { result in
+                        switch result {
+                        case .success: stream.activate()
+                        case .failure: stream.close(promise: nil)
+                        }
+                    }
+                } else {
+                    stream.activate()
+                }
+            }
+        }
+        while !streamsWithInboundEvents.isEmpty {
+            let pending = streamsWithInboundEvents
+            streamsWithInboundEvents.removeAll()
+            for stream in pending {
+                stream.hasPendingInboundEvent = false
+                stream.deliverInboundEvents()
+            }
+        }
+    }
+}

@@ -1,0 +1,252 @@
+import CNgtcp2
+import NIOCore
+
+extension QUICConnection {
+    /// Feeds one received datagram to ngtcp2. The caller runs `flushAfterReads()` once per
+    /// batch of datagrams, so acknowledgements and data go out in as few writes as possible.
+    func receive(_ datagram: ByteBuffer, from address: SocketAddress, ecn: UInt8 = 0) {
+        switch state {
+        case .closed, .draining:
+            return
+        case .closing:
+            resendClosingPacket()
+            return
+        case .handshaking, .established:
+            break
+        }
+        guard let conn else { return }
+        updateRemoteAddress(address)
+        let rc = datagram.withUnsafeReadableBytes { bytes in
+            ah_ngtcp2_conn_read_pkt(conn, &path, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                                    bytes.count, ecn, QUICClock.now())
+        }
+        if rc != 0 {
+            handleReadError(rc)
+        }
+        needsWrite = true
+    }
+
+    /// After a batch of reads (or any other event): deliver to the application, then write.
+    func flushAfterReads() {
+        guard state != .closed else { return }
+        runDeferredEvents()
+        if needsWrite {
+            needsWrite = false
+            writePackets()
+        }
+    }
+
+    private func handleReadError(_ rc: Int32) {
+        switch rc {
+        case NGTCP2_ERR_DRAINING:
+            // The peer closed; record why and go quiet for the draining period.
+            enterDraining()
+        case NGTCP2_ERR_DROP_CONN:
+            release(error: closeError ?? .connectionClosed)
+        case NGTCP2_ERR_CRYPTO:
+            let alert = ngtcp2_conn_get_tls_alert(conn)
+            let reason = verificationFailure ?? "TLS alert \(alert)"
+            closeWithTransportError(.handshakeFailed(reason: reason)) { ccerr, bytes in
+                ngtcp2_connection_close_error_set_transport_error_tls_alert(&ccerr, alert, bytes.baseAddress, bytes.count)
+            }
+        case NGTCP2_ERR_CALLBACK_FAILURE where verificationFailure != nil:
+            let reason = verificationFailure!
+            closeWithTransportError(.peerRefused(reason: reason)) { ccerr, bytes in
+                ngtcp2_connection_close_error_set_transport_error(&ccerr, UInt64(NGTCP2_CONNECTION_REFUSED), bytes.baseAddress, bytes.count)
+            }
+        default:
+            let error = QUICError.ngtcp2("reading packet", code: rc)
+            closeWithTransportError(error) { ccerr, bytes in
+                ngtcp2_connection_close_error_set_transport_error_liberr(&ccerr, rc, bytes.baseAddress, bytes.count)
+            }
+        }
+    }
+
+    // MARK: - Writing
+
+    /// Writes as many packets as congestion control, pacing and flow control allow.
+    func writePackets() {
+        guard let conn, !isWriting, state == .handshaking || state == .established else { return }
+        isWriting = true
+        defer { isWriting = false }
+
+        let now = QUICClock.now()
+        let payloadSize = ngtcp2_conn_get_max_tx_udp_payload_size(conn)
+        let quantum = ngtcp2_conn_get_send_quantum(conn)
+        let maxPackets = max(1, min(64, quantum / max(1, payloadSize)))
+        var out = channel.allocator.buffer(capacity: maxPackets * payloadSize)
+        var packetSizes: [Int] = []
+        packetSizes.reserveCapacity(maxPackets)
+        var vecs = [ngtcp2_vec](repeating: ngtcp2_vec(), count: 16)
+        var fatal: Int32 = 0
+
+        while packetSizes.count < maxPackets {
+            let stream = sendQueue.first
+            var vecCount = 0
+            var flags = UInt32(NGTCP2_WRITE_STREAM_FLAG_MORE)
+            var streamID: Int64 = -1
+            var offersFIN = false
+            if let stream {
+                streamID = stream.streamID
+                vecCount = stream.fillUnsent(&vecs)
+                if stream.finQueued && stream.unsentCoveredBy(vecCount: vecCount) {
+                    flags |= UInt32(NGTCP2_WRITE_STREAM_FLAG_FIN)
+                    offersFIN = true
+                }
+            }
+            var dataLength: ngtcp2_ssize = -1
+            var written: ngtcp2_ssize = 0
+            out.writeWithUnsafeMutableBytes(minimumWritableBytes: payloadSize) { dest in
+                written = vecs.withUnsafeBufferPointer { v in
+                    ah_ngtcp2_conn_writev_stream(conn, &path, dest.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                                 payloadSize, &dataLength, flags, streamID, v.baseAddress, vecCount, now)
+                }
+                return written > 0 ? Int(written) : 0
+            }
+            if written < 0 {
+                switch Int32(written) {
+                case NGTCP2_ERR_WRITE_MORE:
+                    stream?.sent(Int(dataLength), finIncluded: offersFIN)
+                    rotate(stream)
+                    continue
+                case NGTCP2_ERR_STREAM_DATA_BLOCKED:
+                    stream?.isFlowControlBlocked = true
+                    dequeue(stream)
+                    continue
+                case NGTCP2_ERR_STREAM_SHUT_WR, NGTCP2_ERR_STREAM_NOT_FOUND:
+                    stream?.outputShutByTransport()
+                    dequeue(stream)
+                    continue
+                default:
+                    fatal = Int32(written)
+                }
+                break
+            }
+            if dataLength >= 0, let stream {
+                stream.sent(Int(dataLength), finIncluded: offersFIN)
+                rotate(stream)
+            }
+            if written == 0 { break }
+            packetSizes.append(Int(written))
+        }
+
+        if !packetSizes.isEmpty {
+            emit(&out, packetSizes: packetSizes)
+            ngtcp2_conn_update_pkt_tx_time(conn, now)
+        }
+        if fatal != 0 {
+            let error = QUICError.ngtcp2("writing packet", code: fatal)
+            closeWithTransportError(error) { ccerr, bytes in
+                ngtcp2_connection_close_error_set_transport_error_liberr(&ccerr, fatal, bytes.baseAddress, bytes.count)
+            }
+            return
+        }
+        armTimer()
+    }
+
+    /// Sends the packets packed back to back in `out`.
+    private func emit(_ out: inout ByteBuffer, packetSizes: [Int]) {
+        for size in packetSizes {
+            let packet = out.readSlice(length: size)!
+            channel.write(AddressedEnvelope(remoteAddress: remoteAddress, data: packet), promise: nil)
+        }
+        channel.flush()
+    }
+
+    func sendRaw(_ packet: ByteBuffer) {
+        channel.writeAndFlush(AddressedEnvelope(remoteAddress: remoteAddress, data: packet), promise: nil)
+    }
+
+    /// Moves a stream that still has data to the back of the queue (round robin), or drops
+    /// it from the queue once it has nothing left to send.
+    private func rotate(_ stream: QUICStreamChannel?) {
+        guard let stream, sendQueue.first === stream else { return }
+        sendQueue.removeFirst()
+        if stream.hasDataToSend {
+            sendQueue.append(stream)
+        } else {
+            stream.isInSendQueue = false
+        }
+    }
+
+    private func dequeue(_ stream: QUICStreamChannel?) {
+        guard let stream, sendQueue.first === stream else { return }
+        sendQueue.removeFirst()
+        stream.isInSendQueue = false
+    }
+
+    func enqueueForSending(_ stream: QUICStreamChannel) {
+        guard !stream.isInSendQueue, !stream.isFlowControlBlocked, stream.hasDataToSend else { return }
+        stream.isInSendQueue = true
+        sendQueue.append(stream)
+        scheduleWrite()
+    }
+
+    /// Asks for a write pass soon. Requests made while a read batch is being processed are
+    /// served by that batch's `flushAfterReads()`; others coalesce into one loop task.
+    func scheduleWrite() {
+        needsWrite = true
+        guard !writeScheduled else { return }
+        writeScheduled = true
+        eventLoop.execute { [self] in
+            writeScheduled = false
+            flushAfterReads()
+        }
+    }
+
+    // MARK: - Timers
+
+    /// Keeps one loop timer aimed at ngtcp2's next expiry (loss detection, ACK delay,
+    /// pacing, idle timeout, keep-alive). It is only re-armed when the deadline moves earlier;
+    /// a timer that fires early just re-arms, which is cheaper than rescheduling on every write.
+    func armTimer() {
+        guard let conn else { return }
+        let expiry = ngtcp2_conn_get_expiry(conn)
+        guard expiry != UInt64.max else { return }
+        if expiryTask != nil, expiry >= expiryDeadline { return }
+        expiryTask?.cancel()
+        expiryDeadline = expiry
+        let now = QUICClock.now()
+        let delay = expiry > now ? TimeAmount.nanoseconds(Int64(expiry - now)) : .zero
+        expiryTask = eventLoop.scheduleTask(in: delay) { [self] in
+            expiryTask = nil
+            expiryDeadline = .max
+            onTimer()
+        }
+    }
+
+    private func onTimer() {
+        guard let conn else { return }
+        switch state {
+        case .closing, .draining:
+            release(error: closeError ?? .connectionClosed)
+            return
+        case .closed:
+            return
+        case .handshaking, .established:
+            break
+        }
+        let now = QUICClock.now()
+        if ngtcp2_conn_get_expiry(conn) > now {
+            armTimer()
+            return
+        }
+        let rc = ngtcp2_conn_handle_expiry(conn, now)
+        switch rc {
+        case 0:
+            writePackets()
+            runDeferredEvents()
+        case NGTCP2_ERR_IDLE_CLOSE:
+            logger.info("connection idle for \(configuration.idleTimeout); closing")
+            release(error: .idleTimeout)
+        case NGTCP2_ERR_HANDSHAKE_TIMEOUT:
+            logger.warning("handshake did not complete within \(configuration.handshakeTimeout)")
+            release(error: .handshakeTimeout)
+        default:
+            let error = QUICError.ngtcp2("handling timer", code: rc)
+            closeWithTransportError(error) { ccerr, bytes in
+                ngtcp2_connection_close_error_set_transport_error_liberr(&ccerr, rc, bytes.baseAddress, bytes.count)
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+/// A listening QUIC endpoint: one UDP socket, many connections.
+public final class QUICServer: Sendable {
+    public let channel: Channel
+    private let handler: NIOLoopBound<QUICEndpointHandler>
+
+    /// The bound address (with the real port when 0 was requested).
+    public var localAddress: SocketAddress { channel.localAddress! }
+
+    /// Binds and starts accepting. `onConnection` runs (on the connection's event loop) once
+    /// a peer has completed the handshake and passed the peer policy; `inboundStreamInitializer`
+    /// runs for every stream a peer opens, before its data is delivered.
+    public static func bind(
+        host: String,
+        port: Int,
+        configuration: QUICConfiguration,
+        group: EventLoopGroup,
+        logger: Logger = Logger(label: "ah.quic.server"),
+        onConnection: @escaping @Sendable (QUICConnection) -> Void = { _ in },
+        inboundStreamInitializer: (@Sendable (QUICStreamChannel) -> EventLoopFuture<Void>)? = nil
+    ) async throws -> QUICServer {
+        let credentials = try TLSCredentials(configuration.identity)
+        let hooks = QUICEndpointHandler.ServerHooks(onConnection: onConnection, inboundStreamInitializer: inboundStreamInitializer)
+        let channel = try await DatagramBootstrap(group: group)
+            .udpOptions(configuration)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = QUICEndpointHandler(configuration: configuration, credentials: credentials,
+                                                      logger: logger, server: hooks)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .bind(host: host, port: port).get()
+        let handler = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: QUICEndpointHandler.self), eventLoop: channel.eventLoop)
+        }.get()
+        return QUICServer(channel: channel, handler: handler)
+    }
+
+    private init(channel: Channel, handler: NIOLoopBound<QUICEndpointHandler>) {
+        self.channel = channel
+        self.handler = handler
+    }
+
+    /// Number of live connections (handshaking or established).
+    public func connectionCount() async throws -> Int {
+        try await channel.eventLoop.submit { self.handler.value.connectionCount }.get()
+    }
+
+    /// Closes every connection with `applicationErrorCode`/`reason`, waits for them to finish
+    /// their closing period (bounded by `grace`), then closes the socket.
+    public func close(applicationErrorCode: UInt64 = 0, reason: String = "server shutting down",
+                      grace: TimeAmount = .seconds(3)) async {
+        let closes: [EventLoopFuture<Void>] = (try? await channel.eventLoop.submit {
+            self.handler.value.connections.map { connection in
+                connection.closeLocally(CloseInfo(kind: .application, code: applicationErrorCode, reason: reason))
+                return connection.closeFuture
+            }
+        }.get()) ?? []
+        let all = EventLoopFuture.andAllComplete(closes, on: channel.eventLoop)
+        let timeout = channel.eventLoop.scheduleTask(in: grace) {}
+        _ = try? await all.or(timeout.futureResult).get()
+        try? await channel.close()
+    }
+}
+
+extension DatagramBootstrap {
+    func udpOptions(_ configuration: QUICConfiguration) -> DatagramBootstrap {
+        self.channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(configuration.socketReceiveBufferSize))
+            .channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(configuration.socketSendBufferSize))
+            // recvmmsg: up to 32 datagrams per syscall, each slot big enough for any QUIC packet.
+            .channelOption(.datagramVectorReadMessageCount, value: 32)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 2048))
+            .channelOption(.maxMessagesPerRead, value: 4)
+    }
+}
+
+extension EventLoopFuture where Value == Void {
+    /// Completes when either future completes.
+    func or(_ other: EventLoopFuture<Void>) -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        whenComplete { _ in promise.succeed(()) }
+        other.whenComplete { _ in promise.succeed(()) }
+        return promise.futureResult
+    }
+}

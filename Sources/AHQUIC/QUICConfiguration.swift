@@ -1,0 +1,70 @@
+import AHSPIFFE
+import NIOCore
+
+/// Tunables for one endpoint. Defaults suit an access point with thousands of mostly idle
+/// executors that occasionally move bulk data (SSH tunnels, workspace sync).
+public struct QUICConfiguration: Sendable {
+    /// ALPN protocol; both sides must agree or the handshake fails.
+    public var alpn: String = "ah/1"
+    /// Our certificate + key and the bundle we verify peers against.
+    public var identity: TLSIdentity
+    /// Which peer SPIFFE IDs we accept. Checked during the handshake.
+    public var peerPolicy: PeerPolicy
+    /// Sent as SNI by clients; not used for verification (identity is the SPIFFE ID).
+    public var serverName: String = "ah"
+
+    /// Close the connection when nothing arrives for this long (both sides advertise it;
+    /// the effective value is the smaller of the two).
+    public var idleTimeout: TimeAmount = .seconds(30)
+    /// Send a PING when nothing was sent for this long, so idle-but-alive paths stay open.
+    /// `nil` disables keep-alive.
+    public var keepAliveInterval: TimeAmount? = .seconds(10)
+    /// Give up on a handshake that has not completed within this time.
+    public var handshakeTimeout: TimeAmount = .seconds(10)
+
+    /// Initial per-stream receive window (bytes the peer may send before we consume).
+    public var initialStreamWindow: UInt64 = 512 * 1024
+    /// Initial connection receive window across all streams.
+    public var initialConnectionWindow: UInt64 = 4 * 1024 * 1024
+    /// Upper bounds for ngtcp2's window auto-tuning. They bound what a peer can make us buffer.
+    public var maxStreamWindow: UInt64 = 8 * 1024 * 1024
+    public var maxConnectionWindow: UInt64 = 16 * 1024 * 1024
+    /// How many concurrent peer-initiated streams we allow (replenished as they close).
+    public var maxConcurrentBidirectionalStreams: UInt64 = 1024
+    public var maxConcurrentUnidirectionalStreams: UInt64 = 128
+
+    /// Largest UDP payload we send. 1452 fits Ethernet with IPv6 headers.
+    public var maxUDPPayloadSize: Int = 1452
+    /// Congestion control algorithm.
+    public var congestionControl: CongestionControl = .cubic
+
+    /// Server only: require address validation with a stateless Retry before any state is kept.
+    public var requireRetry: Bool = true
+    /// Server only: at most this many live connections; further Initials are refused.
+    public var maxConnections: Int = 10_000
+    /// Server only: at most this many handshakes in progress at once.
+    public var maxHandshakesInFlight: Int = 256
+
+    /// Per-stream outbound buffering (bytes queued but not yet handed to QUIC) at which the
+    /// stream channel reports not writable, and at which it becomes writable again.
+    public var streamWriteBufferHigh: Int = 1024 * 1024
+    public var streamWriteBufferLow: Int = 256 * 1024
+
+    /// Socket buffer sizes for the UDP socket (the kernel may clamp them).
+    public var socketReceiveBufferSize: Int = 4 * 1024 * 1024
+    public var socketSendBufferSize: Int = 4 * 1024 * 1024
+
+    public enum CongestionControl: Sendable {
+        case reno, cubic, bbr
+    }
+
+    public init(identity: TLSIdentity, peerPolicy: PeerPolicy) {
+        self.identity = identity
+        self.peerPolicy = peerPolicy
+    }
+}
+
+extension TimeAmount {
+    /// ngtcp2 durations are nanoseconds.
+    var ngtcp2Duration: UInt64 { UInt64(max(0, nanoseconds)) }
+}

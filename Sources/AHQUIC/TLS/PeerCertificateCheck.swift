@@ -1,0 +1,113 @@
+import AHSPIFFE
+import CNgtcp2
+
+/// Verifies the peer during the TLS handshake: the chain must be valid against our trust
+/// bundle (GnuTLS checks signatures, validity period, key usage) and the leaf must carry
+/// exactly one URI SAN that is a valid SPIFFE ID allowed by our policy.
+///
+/// Runs inside GnuTLS's verify callback, so it must not touch ngtcp2 state.
+/// Why a peer was refused, in words for logs and for the CONNECTION_CLOSE reason.
+struct PeerRejection: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+enum PeerCertificateCheck {
+    static func verify(session: gnutls_session_t, policy: PeerPolicy) -> Result<SPIFFEID, PeerRejection> {
+        var count: UInt32 = 0
+        guard let certs = gnutls_certificate_get_peers(session, &count), count > 0 else {
+            return .failure(PeerRejection("peer presented no certificate"))
+        }
+        var status: UInt32 = 0
+        let rc = gnutls_certificate_verify_peers2(session, &status)
+        if rc < 0 {
+            return .failure(PeerRejection("certificate verification error: \(gnutlsErrorString(rc))"))
+        }
+        // Read the identity before judging the chain so that a refusal can say who it was.
+        let presented = uriSANs(ofDER: certs)
+        let who = presented.count == 1 ? " presented by \(presented[0])" : ""
+        if status != 0 {
+            return .failure(PeerRejection("certificate\(who) not trusted: \(statusText(status))"))
+        }
+        switch presented.count {
+        case 0: return .failure(PeerRejection("peer certificate has no URI SAN, so no SPIFFE ID"))
+        case 1: break
+        default: return .failure(PeerRejection("peer certificate has \(presented.count) URI SANs (\(presented.joined(separator: ", "))); an SVID has exactly one"))
+        }
+        if isCA(der: certs) {
+            return .failure(PeerRejection("peer leaf certificate for \(presented[0]) is a CA certificate"))
+        }
+        let id: SPIFFEID
+        do {
+            id = try SPIFFEID(parsing: presented[0])
+        } catch {
+            return .failure(PeerRejection("peer presented an invalid SPIFFE ID: \(error)"))
+        }
+        if let violation = policy.check(id) {
+            return .failure(PeerRejection("\(violation)"))
+        }
+        return .success(id)
+    }
+
+    /// URI SANs of a DER certificate; empty if it cannot be parsed.
+    static func uriSANs(ofDER datum: UnsafePointer<gnutls_datum_t>) -> [String] {
+        var crt: gnutls_x509_crt_t?
+        guard gnutls_x509_crt_init(&crt) == 0, let crt else { return [] }
+        defer { gnutls_x509_crt_deinit(crt) }
+        guard gnutls_x509_crt_import(crt, datum, GNUTLS_X509_FMT_DER) == 0 else { return [] }
+        return uriSANs(of: crt)
+    }
+
+    static func uriSANs(of crt: gnutls_x509_crt_t) -> [String] {
+        var result: [String] = []
+        var index: UInt32 = 0
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            var size = buffer.count
+            let type = gnutls_x509_crt_get_subject_alt_name(crt, index, &buffer, &size, nil)
+            if type == GNUTLS_E_SHORT_MEMORY_BUFFER {
+                // SPIFFE IDs are at most 2048 bytes; anything longer is not one, but count it.
+                result.append("<oversized URI>")
+                index += 1
+                continue
+            }
+            if type < 0 { break }
+            if type == Int32(GNUTLS_SAN_URI.rawValue) {
+                result.append(String(decoding: buffer[0..<size], as: UTF8.self))
+            }
+            index += 1
+        }
+        return result
+    }
+
+    private static func isCA(der: UnsafePointer<gnutls_datum_t>) -> Bool {
+        var crt: gnutls_x509_crt_t?
+        guard gnutls_x509_crt_init(&crt) == 0, let crt else { return false }
+        defer { gnutls_x509_crt_deinit(crt) }
+        guard gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) == 0 else { return false }
+        var critical: UInt32 = 0
+        var ca: UInt32 = 0
+        var pathLen: Int32 = 0
+        let rc = gnutls_x509_crt_get_basic_constraints(crt, &critical, &ca, &pathLen)
+        return rc >= 0 && ca != 0
+    }
+
+    private static func statusText(_ status: UInt32) -> String {
+        var out = gnutls_datum_t()
+        guard gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) == 0,
+              let data = out.data else { return "status 0x\(String(status, radix: 16))" }
+        defer { ah_gnutls_free(data) }
+        return String(decoding: UnsafeBufferPointer(start: data, count: Int(out.size)), as: UTF8.self)
+    }
+}
+
+extension TLSCredentials {
+    /// The SPIFFE ID in our own leaf certificate (first certificate of the first chain).
+    public func localSPIFFEID() -> SPIFFEID? {
+        var datum = gnutls_datum_t()
+        guard gnutls_certificate_get_crt_raw(handle, 0, 0, &datum) == 0 else { return nil }
+        let sans = withUnsafePointer(to: &datum) { PeerCertificateCheck.uriSANs(ofDER: $0) }
+        guard sans.count == 1 else { return nil }
+        return try? SPIFFEID(parsing: sans[0])
+    }
+}

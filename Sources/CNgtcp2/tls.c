@@ -1,0 +1,53 @@
+#include "CNgtcp2.h"
+#include <string.h>
+
+// TLS 1.3 only, no middlebox compatibility mode (QUIC forbids it).
+static const char *kPriority =
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:%DISABLE_TLS13_COMPAT_MODE";
+
+int ah_tls_session_new(gnutls_session_t *out, int is_server,
+                       gnutls_certificate_credentials_t cred,
+                       const uint8_t *alpn, size_t alpnlen,
+                       const char *server_name,
+                       ngtcp2_crypto_conn_ref *conn_ref,
+                       gnutls_certificate_verify_function *verify) {
+  gnutls_session_t s;
+  unsigned int flags = GNUTLS_NO_END_OF_EARLY_DATA;
+  flags |= is_server ? (GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET)
+                     : (GNUTLS_CLIENT | GNUTLS_NO_TICKETS);
+  int rv = gnutls_init(&s, flags);
+  if (rv != 0) return rv;
+
+  if ((rv = gnutls_priority_set_direct(s, kPriority, NULL)) != 0) goto fail;
+  rv = is_server ? ngtcp2_crypto_gnutls_configure_server_session(s)
+                 : ngtcp2_crypto_gnutls_configure_client_session(s);
+  if (rv != 0) { rv = GNUTLS_E_INTERNAL_ERROR; goto fail; }
+  gnutls_session_set_ptr(s, conn_ref);
+  if ((rv = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred)) != 0) goto fail;
+
+  gnutls_datum_t proto = {(unsigned char *)alpn, (unsigned int)alpnlen};
+  if ((rv = gnutls_alpn_set_protocols(s, &proto, 1, GNUTLS_ALPN_MANDATORY)) != 0) goto fail;
+
+  if (is_server) {
+    // Mutual TLS: a client without a certificate fails the handshake.
+    gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
+  } else if (server_name && server_name[0]) {
+    if ((rv = gnutls_server_name_set(s, GNUTLS_NAME_DNS, server_name, strlen(server_name))) != 0) goto fail;
+  }
+  gnutls_session_set_verify_function(s, verify);
+  *out = s;
+  return 0;
+fail:
+  gnutls_deinit(s);
+  return rv;
+}
+
+size_t ah_tls_selected_alpn(gnutls_session_t session, uint8_t *dest, size_t destlen) {
+  gnutls_datum_t proto;
+  if (gnutls_alpn_get_selected_protocol(session, &proto) != 0) return 0;
+  size_t n = proto.size < destlen ? proto.size : destlen;
+  memcpy(dest, proto.data, n);
+  return n;
+}
+
+void ah_gnutls_free(void *p) { gnutls_free(p); }
