@@ -58,7 +58,7 @@ public struct CloseInfo: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         let k = kind == .application ? "application" : "transport"
         var s = "\(k) error 0x\(String(code, radix: 16))"
-        if kind == .transport, code >= 0x100, code < 0x200 { s += " (TLS alert \(code - 0x100))" }
+        if kind == .transport, code >= 0x100, code < 0x200 { s += " (\(tlsAlertName(UInt8(code - 0x100))))" }
         if !reason.isEmpty { s += ": \(reason)" }
         return s
     }

@@ -31,6 +31,10 @@ int ah_tls_session_new(gnutls_session_t *out, int is_server,
   if (is_server) {
     // Mutual TLS: a client without a certificate fails the handshake.
     gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
+    // Do not list acceptable CAs in the CertificateRequest: clients then present whatever
+    // certificate they hold, so a refusal can name the identity that was presented
+    // (a forged or foreign certificate is still refused by chain verification).
+    gnutls_certificate_send_x509_rdn_sequence(s, 1);
   } else if (server_name && server_name[0]) {
     if ((rv = gnutls_server_name_set(s, GNUTLS_NAME_DNS, server_name, strlen(server_name))) != 0) goto fail;
   }

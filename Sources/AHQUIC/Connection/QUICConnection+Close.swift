@@ -27,6 +27,7 @@ extension QUICConnection {
 
     private func writeConnectionClose(error: QUICError, _ fill: (inout ngtcp2_connection_close_error, UnsafeBufferPointer<UInt8>) -> Void) {
         closeError = error
+        reportHandshakeFailureIfHandshaking()
         guard let conn else { release(error: error); return }
         var reasonText = ""
         switch error {
@@ -84,9 +85,19 @@ extension QUICConnection {
         } else {
             logger.debug("peer closed the connection", metadata: ["close": "\(info)"])
         }
+        reportHandshakeFailureIfHandshaking()
         state = .draining
         failStreams()
         startClosingPeriodTimer()
+    }
+
+    /// A handshake that ends is reported at once, not after the closing period, so callers
+    /// waiting in `connect()` (and server event consumers) learn the reason promptly.
+    private func reportHandshakeFailureIfHandshaking() {
+        guard state == .handshaking else { return }
+        let error = closeError ?? .connectionClosed
+        handshakePromise.fail(error)
+        owner.handshakeFailed(self)
     }
 
     private func startClosingPeriodTimer() {
@@ -113,6 +124,7 @@ extension QUICConnection {
     func release(error: QUICError) {
         guard state != .closed else { return }
         if closeError == nil { closeError = error }
+        reportHandshakeFailureIfHandshaking()
         state = .closed
         expiryTask?.cancel()
         expiryTask = nil

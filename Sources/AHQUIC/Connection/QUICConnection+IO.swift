@@ -45,7 +45,7 @@ extension QUICConnection {
             release(error: closeError ?? .connectionClosed)
         case NGTCP2_ERR_CRYPTO:
             let alert = ngtcp2_conn_get_tls_alert(conn)
-            let reason = verificationFailure ?? "TLS alert \(alert)"
+            let reason = verificationFailure ?? "TLS handshake failed: \(tlsAlertName(alert))"
             closeWithTransportError(.handshakeFailed(reason: reason)) { ccerr, bytes in
                 ngtcp2_connection_close_error_set_transport_error_tls_alert(&ccerr, alert, bytes.baseAddress, bytes.count)
             }
@@ -249,4 +249,12 @@ extension QUICConnection {
             }
         }
     }
+}
+
+/// GnuTLS's name for a TLS alert ("Certificate is required", ...), for logs and errors.
+func tlsAlertName(_ alert: UInt8) -> String {
+    guard let name = gnutls_alert_get_name(gnutls_alert_description_t(rawValue: UInt32(alert))) else {
+        return "TLS alert \(alert)"
+    }
+    return "\(String(cString: name)) (TLS alert \(alert))"
 }

@@ -295,6 +295,7 @@ protocol QUICConnectionOwner: AnyObject {
     func register(_ id: ConnectionID, for connection: QUICConnection)
     func unregister(_ id: ConnectionID)
     func handshakeCompleted(_ connection: QUICConnection)
+    func handshakeFailed(_ connection: QUICConnection)
     func connectionReleased(_ connection: QUICConnection)
     var statelessResetSecret: [UInt8] { get }
 }

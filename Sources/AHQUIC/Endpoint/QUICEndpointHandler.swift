@@ -13,6 +13,7 @@ final class QUICEndpointHandler: ChannelInboundHandler, QUICConnectionOwner, @un
     struct ServerHooks {
         var onConnection: @Sendable (QUICConnection) -> Void
         var inboundStreamInitializer: (@Sendable (QUICStreamChannel) -> EventLoopFuture<Void>)?
+        var events: AsyncStream<QUICServerEvent>.Continuation?
     }
 
     let configuration: QUICConfiguration
@@ -26,6 +27,8 @@ final class QUICEndpointHandler: ChannelInboundHandler, QUICConnectionOwner, @un
     private var routes: [ConnectionID: QUICConnection] = [:]
     private var live: [ObjectIdentifier: QUICConnection] = [:]
     private var handshaking = Set<ObjectIdentifier>()
+    /// Connections whose handshake failed and that are waiting out their closing period.
+    private var refused = Set<ObjectIdentifier>()
     private var touched: [QUICConnection] = []
     private var touchedSet = Set<ObjectIdentifier>()
     private var refusedSinceLastLog = 0
@@ -45,6 +48,12 @@ final class QUICEndpointHandler: ChannelInboundHandler, QUICConnectionOwner, @un
     }
 
     var connectionCount: Int { live.count }
+    private var idleWaiters: [EventLoopPromise<Void>] = []
+
+    /// Completes once no connection (not even one in its closing period) is left.
+    func whenIdle(_ promise: EventLoopPromise<Void>) {
+        if live.isEmpty { promise.succeed(()) } else { idleWaiters.append(promise) }
+    }
     var handshakesInFlight: Int { handshaking.count }
     var connections: [QUICConnection] { Array(live.values) }
 
@@ -230,13 +239,36 @@ final class QUICEndpointHandler: ChannelInboundHandler, QUICConnectionOwner, @un
 
     func handshakeCompleted(_ connection: QUICConnection) {
         handshaking.remove(ObjectIdentifier(connection))
+        if let peer = connection.peerIdentity {
+            server?.events?.yield(.connected(peer: peer, remote: connection.remoteAddress))
+        }
         server?.onConnection(connection)
+    }
+
+    func handshakeFailed(_ connection: QUICConnection) {
+        let id = ObjectIdentifier(connection)
+        guard handshaking.remove(id) != nil else { return }
+        refused.insert(id)
+        let reason = connection.closeError ?? .connectionClosed
+        server?.events?.yield(.refused(reason: "\(reason)", remote: connection.remoteAddress))
     }
 
     func connectionReleased(_ connection: QUICConnection) {
         let id = ObjectIdentifier(connection)
-        handshaking.remove(id)
+        let reason = connection.closeError ?? .connectionClosed
+        if refused.remove(id) != nil {
+            // Already reported as refused.
+        } else if handshaking.remove(id) != nil {
+            server?.events?.yield(.refused(reason: "\(reason)", remote: connection.remoteAddress))
+        } else if live[id] != nil {
+            server?.events?.yield(.closed(peer: connection.peerIdentity, reason: reason))
+        }
         live.removeValue(forKey: id)
+        if live.isEmpty {
+            let waiting = idleWaiters
+            idleWaiters.removeAll()
+            waiting.forEach { $0.succeed(()) }
+        }
         if closesWhenEmpty && live.isEmpty {
             channel?.close(promise: nil)
         }

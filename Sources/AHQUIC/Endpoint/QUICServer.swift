@@ -6,6 +6,8 @@ import NIOPosix
 public final class QUICServer: Sendable {
     public let channel: Channel
     private let handler: NIOLoopBound<QUICEndpointHandler>
+    /// Connection lifecycle events. Buffers the newest 4096 if nobody reads them.
+    public let events: AsyncStream<QUICServerEvent>
 
     /// The bound address (with the real port when 0 was requested).
     public var localAddress: SocketAddress { channel.localAddress! }
@@ -23,7 +25,9 @@ public final class QUICServer: Sendable {
         inboundStreamInitializer: (@Sendable (QUICStreamChannel) -> EventLoopFuture<Void>)? = nil
     ) async throws -> QUICServer {
         let credentials = try TLSCredentials(configuration.identity)
-        let hooks = QUICEndpointHandler.ServerHooks(onConnection: onConnection, inboundStreamInitializer: inboundStreamInitializer)
+        let (events, continuation) = AsyncStream.makeStream(of: QUICServerEvent.self, bufferingPolicy: .bufferingNewest(4096))
+        let hooks = QUICEndpointHandler.ServerHooks(onConnection: onConnection, inboundStreamInitializer: inboundStreamInitializer,
+                                                    events: continuation)
         let channel = try await DatagramBootstrap(group: group)
             .udpOptions(configuration)
             .channelInitializer { channel in
@@ -37,17 +41,29 @@ public final class QUICServer: Sendable {
         let handler = try await channel.eventLoop.submit {
             NIOLoopBound(try channel.pipeline.syncOperations.handler(type: QUICEndpointHandler.self), eventLoop: channel.eventLoop)
         }.get()
-        return QUICServer(channel: channel, handler: handler)
+        channel.closeFuture.whenComplete { _ in continuation.finish() }
+        return QUICServer(channel: channel, handler: handler, events: events)
     }
 
-    private init(channel: Channel, handler: NIOLoopBound<QUICEndpointHandler>) {
+    private init(channel: Channel, handler: NIOLoopBound<QUICEndpointHandler>, events: AsyncStream<QUICServerEvent>) {
         self.channel = channel
         self.handler = handler
+        self.events = events
     }
 
     /// Number of live connections (handshaking or established).
     public func connectionCount() async throws -> Int {
         try await channel.eventLoop.submit { self.handler.value.connectionCount }.get()
+    }
+
+    /// Returns once the server holds no connection at all: every refused or closed one has
+    /// been released and its native state freed.
+    public func waitUntilNoConnections() async throws {
+        try await channel.eventLoop.flatSubmit {
+            let promise = self.channel.eventLoop.makePromise(of: Void.self)
+            self.handler.value.whenIdle(promise)
+            return promise.futureResult
+        }.get()
     }
 
     /// Closes every connection with `applicationErrorCode`/`reason`, waits for them to finish

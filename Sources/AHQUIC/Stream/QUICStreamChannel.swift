@@ -84,6 +84,12 @@ public final class QUICStreamChannel: Channel, ChannelCore, @unchecked Sendable 
         }
     }
 
+    /// Outbound bytes held for this stream: queued, unsent, and sent but not yet
+    /// acknowledged (ngtcp2 may need them for retransmission). Event loop only.
+    public var bufferedOutboundBytes: Int { sendBuffer.heldBytes + unflushedBytes }
+    /// Inbound bytes received but not yet delivered to the pipeline. Event loop only.
+    public var bufferedInboundBytes: Int { pendingReadBytes }
+
     // MARK: Channel
 
     public var pipeline: ChannelPipeline { _pipeline }

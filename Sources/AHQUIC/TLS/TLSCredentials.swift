@@ -19,12 +19,14 @@ public enum PEMSource: Sendable, Hashable {
 }
 
 /// Our certificate chain + private key, and the trust bundle peers are verified against.
+/// A client may go without a certificate (enrollment does, before it has one); a server
+/// that requires client certificates then refuses it during the handshake.
 public struct TLSIdentity: Sendable, Hashable {
-    public var certificateChain: PEMSource
-    public var privateKey: PEMSource
+    public var certificateChain: PEMSource?
+    public var privateKey: PEMSource?
     public var trustBundle: PEMSource
 
-    public init(certificateChain: PEMSource, privateKey: PEMSource, trustBundle: PEMSource) {
+    public init(certificateChain: PEMSource?, privateKey: PEMSource?, trustBundle: PEMSource) {
         self.certificateChain = certificateChain
         self.privateKey = privateKey
         self.trustBundle = trustBundle
@@ -49,16 +51,20 @@ public final class TLSCredentials: @unchecked Sendable {
         guard let cred else { throw QUICError.credentials("GnuTLS returned no credentials") }
         self.handle = cred
         do {
-            let chain = try identity.certificateChain.load()
-            let key = try identity.privateKey.load()
-            let trust = try identity.trustBundle.load()
-            try Self.withDatum(chain) { chainDatum in
-                try Self.withDatum(key) { keyDatum in
-                    try gnutlsCheck(
-                        gnutls_certificate_set_x509_key_mem2(cred, chainDatum, keyDatum, GNUTLS_X509_FMT_PEM, nil, 0),
-                        "loading certificate and private key")
+            if let chainSource = identity.certificateChain, let keySource = identity.privateKey {
+                let chain = try chainSource.load()
+                let key = try keySource.load()
+                try Self.withDatum(chain) { chainDatum in
+                    try Self.withDatum(key) { keyDatum in
+                        try gnutlsCheck(
+                            gnutls_certificate_set_x509_key_mem2(cred, chainDatum, keyDatum, GNUTLS_X509_FMT_PEM, nil, 0),
+                            "loading certificate and private key")
+                    }
                 }
+            } else if identity.certificateChain != nil || identity.privateKey != nil {
+                throw QUICError.credentials("a certificate needs its private key and vice versa")
             }
+            let trust = try identity.trustBundle.load()
             let count = try Self.withDatum(trust) { datum in
                 gnutls_certificate_set_x509_trust_mem(cred, datum, GNUTLS_X509_FMT_PEM)
             }
