@@ -55,6 +55,13 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
+        // libsqlite3 from the system (Debian libsqlite3-dev).
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // Durable state of the access point behind a small protocol (SQLite now, PostgreSQL later).
+        .target(
+            name: "AHStore",
+            dependencies: ["CSQLite", "AHSPIFFE"]
+        ),
         .executableTarget(
             name: "ah",
             dependencies: [
@@ -76,12 +83,14 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AHSPIFFETests", dependencies: ["AHSPIFFE"]),
+        .testTarget(name: "AHStoreTests", dependencies: ["AHStore", "AHTestSupport"]),
         .testTarget(name: "AHIdentityTests", dependencies: ["AHIdentity", "AHTestSupport"]),
         .testTarget(
             name: "AHQUICTests",
             dependencies: [
-                "AHQUIC", "AHTestSupport", "AHIdentity", "ah",
+                "AHQUIC", "AHTestSupport", "AHIdentity", "ah", "CNgtcp2",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

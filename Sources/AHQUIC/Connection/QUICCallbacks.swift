@@ -45,10 +45,10 @@ enum QUICCallbacks {
             QUICConnection.from(userData).onStreamReset(streamID, applicationErrorCode: code)
             return 0
         }
-        cb.stream_stop_sending = { _, streamID, code, userData, _ in
-            QUICConnection.from(userData).onStopSending(streamID, applicationErrorCode: code)
-            return 0
-        }
+        // ngtcp2 0.12 has no callback for a *received* STOP_SENDING (its `stream_stop_sending`
+        // reports our own read shutdown). It answers with RESET_STREAM itself; the stream
+        // channel infers the peer's STOP_SENDING from the write side being shut under it and
+        // learns the code from `stream_close`.
         cb.extend_max_local_streams_bidi = { _, _, userData in
             QUICConnection.from(userData).streamCreditArrived = true
             return 0

@@ -103,19 +103,13 @@ extension QUICConnection {
             }
         }
         guard let stream = streams.removeValue(forKey: streamID) else { return }
-        stream.transportClosed()
+        stream.transportClosed(applicationErrorCode: applicationErrorCode)
         markInboundEvent(stream)
     }
 
     func onStreamReset(_ streamID: Int64, applicationErrorCode: UInt64) {
         guard let stream = streams[streamID] else { return }
         stream.resetByPeer(applicationErrorCode)
-        markInboundEvent(stream)
-    }
-
-    func onStopSending(_ streamID: Int64, applicationErrorCode: UInt64) {
-        guard let stream = streams[streamID] else { return }
-        stream.stopSendingByPeer(applicationErrorCode)
         markInboundEvent(stream)
     }
 

@@ -57,6 +57,9 @@ public final class QUICStreamChannel: Channel, ChannelCore, @unchecked Sendable 
     private var finSent = false
     private var finPromise: EventLoopPromise<Void>?
     private var outputDead = false
+    private var resetByUs = false
+    private var resetByPeerSeen = false
+    private var peerStoppedSending = false
 
     // Lifecycle
     private var activated = false
@@ -277,6 +280,7 @@ public final class QUICStreamChannel: Channel, ChannelCore, @unchecked Sendable 
     private func resetOutput(applicationErrorCode code: UInt64) {
         guard !outputDead else { return }
         outputDead = true
+        resetByUs = true
         if let conn = connection.conn {
             _ = ngtcp2_conn_shutdown_stream_write(conn, streamID, code)
             connection.scheduleWrite()
@@ -334,9 +338,11 @@ public final class QUICStreamChannel: Channel, ChannelCore, @unchecked Sendable 
         sendBuffer.acknowledged(upTo: offset)
     }
 
-    /// ngtcp2 refused writes on this stream (already reset / gone).
+    /// ngtcp2 refused writes on this stream: the peer sent STOP_SENDING (ngtcp2 answered
+    /// with RESET_STREAM for us). The code arrives with `transportClosed`.
     func outputShutByTransport() {
         guard !outputDead else { return }
+        peerStoppedSending = true
         outputDead = true
         failOutbound(QUICStreamError.outputClosed)
     }
@@ -376,25 +382,21 @@ public final class QUICStreamChannel: Channel, ChannelCore, @unchecked Sendable 
     }
 
     func resetByPeer(_ code: UInt64) {
+        resetByPeerSeen = true
         pendingErrors.append(.resetByPeer(applicationErrorCode: code))
         // The peer abandoned the data; what it sent is no longer meaningful.
         if !channelClosed { discardPendingReads() }
         finReceived = true
     }
 
-    func stopSendingByPeer(_ code: UInt64) {
-        pendingErrors.append(.stopSendingByPeer(applicationErrorCode: code))
-        if !outputDead, let conn = connection.conn {
-            // Answer STOP_SENDING with RESET_STREAM carrying the same code.
-            _ = ngtcp2_conn_shutdown_stream_write(conn, streamID, code)
-        }
-        outputDead = true
-        failOutbound(QUICStreamError.stopSendingByPeer(applicationErrorCode: code))
-    }
-
     /// ngtcp2 closed the stream: both directions finished (or were reset) and acknowledged.
-    func transportClosed() {
+    /// `applicationErrorCode` is set when a RESET_STREAM or STOP_SENDING was involved.
+    func transportClosed(applicationErrorCode: UInt64?) {
         transportIsClosed = true
+        if let code = applicationErrorCode, !resetByUs, !resetByPeerSeen, peerStoppedSending || !finSent {
+            // Our output ended without our FIN or reset: the peer sent STOP_SENDING.
+            pendingErrors.append(.stopSendingByPeer(applicationErrorCode: code))
+        }
         for promise in sendBuffer.releaseAll() { promise.fail(QUICStreamError.outputClosed) }
         finReceived = true
     }

@@ -1,0 +1,50 @@
+/// The schema of the access point's state file, as an ordered list of migrations.
+///
+/// Conventions: timestamps are INTEGER unix milliseconds (UTC); tag maps are JSON objects
+/// with sorted keys in TEXT columns; hashes are raw BLOBs. Table and column names are plain
+/// SQL so that the PostgreSQL backend can mirror them.
+public enum StateSchema {
+    public static let migrations: [Migration] = [
+        Migration(version: 1, summary: "join tokens, executors, identity history", sql: identityV1),
+    ]
+
+    /// The schema version this build writes.
+    public static var latestVersion: Int { migrations.last?.version ?? 0 }
+
+    static let identityV1 = """
+        CREATE TABLE join_tokens (
+            id          TEXT PRIMARY KEY NOT NULL,      -- short public id, safe to print and log
+            token_hash  BLOB NOT NULL UNIQUE,           -- SHA-256 of the secret; the secret is never stored
+            created_at  INTEGER NOT NULL,
+            expires_at  INTEGER NOT NULL,
+            uses_left   INTEGER NOT NULL CHECK (uses_left >= 0),
+            tags_json   TEXT NOT NULL DEFAULT '{}',     -- bound to every executor enrolled with it
+            revoked     INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))
+        );
+
+        CREATE TABLE executors (
+            name               TEXT PRIMARY KEY NOT NULL,
+            spiffe_id          TEXT NOT NULL,
+            public_key_sha256  BLOB NOT NULL,           -- binds the name to one key until revoked
+            tags_json          TEXT NOT NULL DEFAULT '{}',
+            cert_serial        TEXT,
+            cert_not_after     INTEGER,
+            enrolled_at        INTEGER NOT NULL,
+            last_seen          INTEGER,
+            revoked_at         INTEGER,                 -- NULL while the identity is valid
+            revoke_reason      TEXT
+        );
+
+        -- Append-only audit of identity decisions. No foreign key to executors: refused
+        -- attempts name executors that do not exist, and history outlives re-enrollment.
+        CREATE TABLE identity_history (
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,
+            at             INTEGER NOT NULL,
+            kind           TEXT NOT NULL,
+            executor_name  TEXT,
+            spiffe_id      TEXT,
+            detail         TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX identity_history_by_executor ON identity_history (executor_name, id);
+        """
+}
