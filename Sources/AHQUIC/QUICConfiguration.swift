@@ -50,6 +50,10 @@ public struct QUICConfiguration: Sendable {
     public var streamWriteBufferHigh: Int = 1024 * 1024
     public var streamWriteBufferLow: Int = 256 * 1024
 
+    /// Use UDP GSO (send) and GRO (receive) where the kernel supports them: batches of
+    /// packets cross the kernel in one call instead of one call each.
+    public var useSegmentationOffload: Bool = true
+
     /// Socket buffer sizes for the UDP socket (the kernel may clamp them).
     public var socketReceiveBufferSize: Int = 4 * 1024 * 1024
     public var socketSendBufferSize: Int = 4 * 1024 * 1024

@@ -144,11 +144,36 @@ extension QUICConnection {
         armTimer()
     }
 
-    /// Sends the packets packed back to back in `out`.
+    /// Sends the packets packed back to back in `out`. With UDP GSO, runs of equal-size
+    /// packets (a shorter one may close a run) go down as one `sendmsg` the kernel splits,
+    /// which is what makes bulk transfer cheap; otherwise one datagram per packet.
     private func emit(_ out: inout ByteBuffer, packetSizes: [Int]) {
-        for size in packetSizes {
-            let packet = out.readSlice(length: size)!
-            channel.write(AddressedEnvelope(remoteAddress: remoteAddress, data: packet), promise: nil)
+        if owner.segmentationOffload {
+            var index = 0
+            while index < packetSizes.count {
+                let segment = packetSizes[index]
+                var count = 1
+                var bytes = segment
+                while index + count < packetSizes.count, count < 64 {
+                    let next = packetSizes[index + count]
+                    guard next <= segment, bytes + next <= 65_000 else { break }
+                    count += 1
+                    bytes += next
+                    if next < segment { break }  // a short packet must end a GSO run
+                }
+                let data = out.readSlice(length: bytes)!
+                var envelope = AddressedEnvelope(remoteAddress: remoteAddress, data: data)
+                if count > 1 {
+                    envelope.metadata = .init(ecnState: .transportNotCapable, packetInfo: nil, segmentSize: segment)
+                }
+                channel.write(envelope, promise: nil)
+                index += count
+            }
+        } else {
+            for size in packetSizes {
+                let packet = out.readSlice(length: size)!
+                channel.write(AddressedEnvelope(remoteAddress: remoteAddress, data: packet), promise: nil)
+            }
         }
         channel.flush()
     }

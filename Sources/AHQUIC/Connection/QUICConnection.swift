@@ -298,6 +298,8 @@ protocol QUICConnectionOwner: AnyObject {
     func handshakeFailed(_ connection: QUICConnection)
     func connectionReleased(_ connection: QUICConnection)
     var statelessResetSecret: [UInt8] { get }
+    /// Whether the socket can take GSO writes (`UDP_SEGMENT`).
+    var segmentationOffload: Bool { get }
 }
 
 enum QUICClock {

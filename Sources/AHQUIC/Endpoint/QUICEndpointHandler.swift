@@ -21,6 +21,7 @@ final class QUICEndpointHandler: ChannelInboundHandler, QUICConnectionOwner, @un
     var logger: Logger
     let server: ServerHooks?
     let statelessResetSecret: [UInt8]
+    let segmentationOffload: Bool
     private let retrySecret: [UInt8]
 
     private(set) var channel: Channel?
@@ -45,6 +46,7 @@ final class QUICEndpointHandler: ChannelInboundHandler, QUICConnectionOwner, @un
         self.statelessResetSecret = secret
         secureRandom(&secret)
         self.retrySecret = secret
+        self.segmentationOffload = configuration.useSegmentationOffload && System.supportsUDPSegmentationOffload
     }
 
     var connectionCount: Int { live.count }
@@ -63,7 +65,17 @@ final class QUICEndpointHandler: ChannelInboundHandler, QUICConnectionOwner, @un
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        route(envelope.data, from: envelope.remoteAddress, ecn: ecnBits(envelope.metadata))
+        let ecn = ecnBits(envelope.metadata)
+        if let segment = envelope.metadata?.segmentSize, segment > 0, envelope.data.readableBytes > segment {
+            // GRO: the kernel coalesced several datagrams from one sender; split them again.
+            var coalesced = envelope.data
+            while coalesced.readableBytes > 0 {
+                let datagram = coalesced.readSlice(length: min(segment, coalesced.readableBytes))!
+                route(datagram, from: envelope.remoteAddress, ecn: ecn)
+            }
+        } else {
+            route(envelope.data, from: envelope.remoteAddress, ecn: ecn)
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -85,13 +85,23 @@ public final class QUICServer: Sendable {
 
 extension DatagramBootstrap {
     func udpOptions(_ configuration: QUICConfiguration) -> DatagramBootstrap {
-        self.channelOption(.socketOption(.so_reuseaddr), value: 1)
+        let gro = configuration.useSegmentationOffload && System.supportsUDPReceiveOffload
+        // recvmmsg: several datagrams per syscall. Each slot must hold the largest datagram
+        // we can be handed: one QUIC packet, or a GRO batch of up to 64 KiB.
+        let messages = gro ? 8 : 32
+        let slot = gro ? 65_536 : 2048
+        var bootstrap = self.channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(configuration.socketReceiveBufferSize))
             .channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(configuration.socketSendBufferSize))
-            // recvmmsg: up to 32 datagrams per syscall, each slot big enough for any QUIC packet.
-            .channelOption(.datagramVectorReadMessageCount, value: 32)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 2048))
+            .channelOption(.datagramVectorReadMessageCount, value: messages)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: messages * slot))
             .channelOption(.maxMessagesPerRead, value: 4)
+        if gro {
+            bootstrap = bootstrap
+                .channelOption(.datagramReceiveOffload, value: true)
+                .channelOption(.datagramReceiveSegmentSize, value: true)
+        }
+        return bootstrap
     }
 }
 
