@@ -63,6 +63,15 @@ final class QUICEndpointHandler: ChannelInboundHandler, QUICConnectionOwner, @un
         channel = context.channel
     }
 
+    /// The socket is gone (closed, or its event loop shut down): every connection on it ends
+    /// now, so their futures complete and their native state is freed.
+    func channelInactive(context: ChannelHandlerContext) {
+        for connection in Array(live.values) {
+            connection.release(error: connection.closeError ?? .connectionClosed)
+        }
+        context.fireChannelInactive()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         let ecn = ecnBits(envelope.metadata)
