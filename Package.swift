@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
     ],
     targets: [
         // ngtcp2 0.12 + its GnuTLS crypto helper + GnuTLS, with a shim for the
@@ -62,10 +64,51 @@ let package = Package(
             name: "AHStore",
             dependencies: ["CSQLite", "AHSPIFFE"]
         ),
+        // Options from flags > AH_* environment > TOML config file > defaults, for every command.
+        .target(
+            name: "AHConfig",
+            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]
+        ),
+        // HTTP on --http-listen: REST API, user JWTs (and, later, CONNECT ingress).
+        .target(
+            name: "AHHTTP",
+            dependencies: [
+                "AHStore", "AHSPIFFE",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The access point: data dir, CA, enrollment service, registry.
+        .target(
+            name: "AHAccessPoint",
+            dependencies: [
+                "AHQUIC", "AHIdentity", "AHStore", "AHSPIFFE",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // The executor: enrollment client, identity on disk, connection loop, renewal.
+        .target(
+            name: "AHExecutor",
+            dependencies: [
+                "AHQUIC", "AHIdentity", "AHSPIFFE",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "ah",
             dependencies: [
-                "AHQUIC", "AHIdentity", "AHSPIFFE",
+                "AHQUIC", "AHIdentity", "AHSPIFFE", "AHConfig", "AHHTTP", "AHAccessPoint", "AHExecutor", "AHStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -84,6 +127,16 @@ let package = Package(
         ),
         .testTarget(name: "AHSPIFFETests", dependencies: ["AHSPIFFE"]),
         .testTarget(name: "AHStoreTests", dependencies: ["AHStore", "AHTestSupport"]),
+        .testTarget(name: "AHConfigTests", dependencies: ["AHConfig", "AHTestSupport"]),
+        .testTarget(name: "AHHTTPTests", dependencies: ["AHHTTP", "AHStore", "AHTestSupport"]),
+        .testTarget(
+            name: "AHAccessPointTests",
+            dependencies: [
+                "AHAccessPoint", "AHExecutor", "AHQUIC", "AHIdentity", "AHStore", "AHTestSupport", "ah",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "AHIdentityTests", dependencies: ["AHIdentity", "AHTestSupport"]),
         .testTarget(
             name: "AHQUICTests",

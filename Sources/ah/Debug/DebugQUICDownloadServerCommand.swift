@@ -1,4 +1,4 @@
-import AHQUIC
+@preconcurrency import AHQUIC
 import ArgumentParser
 import Foundation
 
