@@ -81,29 +81,39 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Control-plane messages and their framing (versioned, length-prefixed, bounded).
+        .target(
+            name: "AHControl",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: loopConfined
+        ),
         // The access point: data dir, CA, enrollment service, registry.
         .target(
             name: "AHAccessPoint",
             dependencies: [
-                "AHQUIC", "AHIdentity", "AHStore", "AHSPIFFE",
+                "AHQUIC", "AHIdentity", "AHStore", "AHSPIFFE", "AHControl", "AHHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            swiftSettings: loopConfined
         ),
         // The executor: enrollment client, identity on disk, connection loop, renewal.
         .target(
             name: "AHExecutor",
             dependencies: [
-                "AHQUIC", "AHIdentity", "AHSPIFFE",
+                "AHQUIC", "AHIdentity", "AHSPIFFE", "AHControl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            swiftSettings: loopConfined
         ),
         .executableTarget(
             name: "ah",

@@ -10,6 +10,17 @@ public struct QUICConfiguration: Sendable {
     public var identity: TLSIdentity
     /// Which peer SPIFFE IDs we accept. Checked during the handshake.
     public var peerPolicy: PeerPolicy
+    /// Server only: further ALPNs accepted besides `alpn` (e.g. the enrollment protocol).
+    public var additionalALPNs: [String] = []
+    /// Server only: ALPNs on which a client may connect without a certificate. Such
+    /// connections have no `peerIdentity`; the application decides what they may do.
+    public var clientCertificateOptionalALPNs: Set<String> = []
+    /// How the peer's chain is verified: against `identity.trustBundle`, or (a client's
+    /// first contact, before it has a bundle) against a CA pinned by SHA-256.
+    public var trust: PeerTrust = .bundle
+    /// Called during the handshake after the chain and `peerPolicy` passed; returns a
+    /// refusal reason, or nil to accept. Runs on the event loop: keep it fast (in-memory).
+    public var peerAuthorizer: (@Sendable (VerifiedPeer) -> String?)?
     /// Sent as SNI by clients; not used for verification (identity is the SPIFFE ID).
     public var serverName: String = "ah"
 
@@ -66,6 +77,24 @@ public struct QUICConfiguration: Sendable {
         self.identity = identity
         self.peerPolicy = peerPolicy
     }
+}
+
+/// How peer certificate chains are anchored.
+public enum PeerTrust: Sendable, Hashable {
+    /// The CA certificates in `TLSIdentity.trustBundle`.
+    case bundle
+    /// The CA whose DER certificate has this SHA-256; the peer must send it in its chain.
+    /// The peer's ID must then lie under `expectedPath` in the trust domain named by that
+    /// CA's URI SAN (`spiffe://TD`); `peerPolicy` is not consulted. This is how a new
+    /// executor, which knows only a pin, checks that it talks to that CA's access point.
+    case pinnedCA(sha256: [UInt8], expectedPath: String)
+}
+
+/// What the handshake established about the peer, for `peerAuthorizer`.
+public struct VerifiedPeer: Sendable {
+    public let id: SPIFFEID
+    /// SHA-256 of the leaf's DER SubjectPublicKeyInfo: binds the identity to one key.
+    public let publicKeySHA256: [UInt8]
 }
 
 extension TimeAmount {

@@ -28,28 +28,41 @@ extension QUICConnection {
 
     /// Called by GnuTLS while it processes the peer's Certificate message.
     func verifyPeer(session: gnutls_session_t) -> Bool {
-        switch PeerCertificateCheck.verify(session: session, policy: configuration.peerPolicy) {
-        case .success(let id):
-            peerIdentity = id
+        switch PeerCertificateCheck.verify(session: session, configuration: configuration) {
+        case .success(let peer):
+            peerIdentity = peer.id
+            peerPublicKeySHA256 = peer.publicKeySHA256
             return true
         case .failure(let rejection):
             let reason = rejection.description
+            if reason == PeerCertificateCheck.noCertificate, role == .server,
+               configuration.clientCertificateOptionalALPNs.contains(selectedALPN() ?? "") {
+                return true  // allowed without certificate on this ALPN; no identity
+            }
             verificationFailure = reason
             logger.warning("refusing peer during handshake", metadata: ["reason": "\(reason)"])
             return false
         }
     }
 
-    func onHandshakeCompleted() -> Int32 {
-        var alpn = [UInt8](repeating: 0, count: 64)
+    func selectedALPN() -> String? {
+        guard let tls else { return nil }
+        var alpn = [UInt8](repeating: 0, count: 256)
         let n = ah_tls_selected_alpn(tls, &alpn, alpn.count)
-        let selected = String(decoding: alpn[0..<n], as: UTF8.self)
-        guard selected == configuration.alpn else {
-            verificationFailure = "peer negotiated ALPN '\(selected)', expected '\(configuration.alpn)'"
+        return n > 0 ? String(decoding: alpn[0..<n], as: UTF8.self) : nil
+    }
+
+    func onHandshakeCompleted() -> Int32 {
+        let selected = selectedALPN() ?? ""
+        let acceptable = [configuration.alpn] + (role == .server ? configuration.additionalALPNs : [])
+        guard acceptable.contains(selected) else {
+            verificationFailure = "peer negotiated ALPN '\(selected)', expected one of \(acceptable)"
             return NGTCP2_ERR_CALLBACK_FAILURE
         }
-        guard peerIdentity != nil else {
-            verificationFailure = verificationFailure ?? "peer identity was not verified"
+        negotiatedALPN = selected
+        let anonymousAllowed = role == .server && configuration.clientCertificateOptionalALPNs.contains(selected)
+        guard peerIdentity != nil || anonymousAllowed else {
+            verificationFailure = verificationFailure ?? PeerCertificateCheck.noCertificate
             return NGTCP2_ERR_CALLBACK_FAILURE
         }
         if role == .server {

@@ -38,6 +38,10 @@ public final class QUICConnection: @unchecked Sendable, CustomStringConvertible 
     public internal(set) var remoteAddress: SocketAddress
     /// The peer's verified SPIFFE ID, set during the handshake.
     public internal(set) var peerIdentity: SPIFFEID?
+    /// SHA-256 of the peer leaf's SubjectPublicKeyInfo, set with `peerIdentity`.
+    public internal(set) var peerPublicKeySHA256: [UInt8]?
+    /// The ALPN both sides agreed on, once the handshake completed.
+    public internal(set) var negotiatedALPN: String?
     /// Why peer verification failed, when it did (logged and reported in errors).
     var verificationFailure: String?
 
@@ -219,11 +223,21 @@ public final class QUICConnection: @unchecked Sendable, CustomStringConvertible 
     /// Creates the GnuTLS session and ties it to `conn`.
     func attachTLS() throws {
         var session: gnutls_session_t?
-        let alpn = Array(configuration.alpn.utf8)
-        let rc = alpn.withUnsafeBufferPointer { alpnBuffer in
-            configuration.serverName.withCString { serverName in
+        let names = [configuration.alpn] + (role == .server ? configuration.additionalALPNs : [])
+        let optional = role == .server && !configuration.clientCertificateOptionalALPNs.isEmpty
+        // All names back to back in one buffer; the datums point into it only for this call
+        // (GnuTLS copies the protocol list).
+        var joined = names.flatMap { Array($0.utf8) }
+        let rc = joined.withUnsafeMutableBufferPointer { bytes -> Int32 in
+            var offset = 0
+            var datums = names.map { name -> gnutls_datum_t in
+                let length = name.utf8.count
+                defer { offset += length }
+                return gnutls_datum_t(data: bytes.baseAddress! + offset, size: UInt32(length))
+            }
+            return configuration.serverName.withCString { serverName in
                 ah_tls_session_new(&session, role == .server ? 1 : 0, credentials.handle,
-                                   alpnBuffer.baseAddress, alpnBuffer.count, serverName,
+                                   &datums, UInt32(datums.count), optional ? 1 : 0, serverName,
                                    connRef, QUICCallbacks.verifyPeer)
             }
         }

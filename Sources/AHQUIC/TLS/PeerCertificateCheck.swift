@@ -13,21 +13,39 @@ struct PeerRejection: Error, CustomStringConvertible {
 }
 
 enum PeerCertificateCheck {
-    static func verify(session: gnutls_session_t, policy: PeerPolicy) -> Result<SPIFFEID, PeerRejection> {
+    /// The outcome when the peer sent no certificate at all.
+    static let noCertificate = "peer presented no certificate"
+
+    static func verify(session: gnutls_session_t, configuration: QUICConfiguration) -> Result<VerifiedPeer, PeerRejection> {
         var count: UInt32 = 0
         guard let certs = gnutls_certificate_get_peers(session, &count), count > 0 else {
-            return .failure(PeerRejection("peer presented no certificate"))
-        }
-        var status: UInt32 = 0
-        let rc = gnutls_certificate_verify_peers2(session, &status)
-        if rc < 0 {
-            return .failure(PeerRejection("certificate verification error: \(gnutlsErrorString(rc))"))
+            return .failure(PeerRejection(noCertificate))
         }
         // Read the identity before judging the chain so that a refusal can say who it was.
         let presented = uriSANs(ofDER: certs)
         let who = presented.count == 1 ? " presented by \(presented[0])" : ""
-        if status != 0 {
-            return .failure(PeerRejection("certificate\(who) not trusted: \(statusText(status))"))
+        var policy = configuration.peerPolicy
+        switch configuration.trust {
+        case .bundle:
+            var status: UInt32 = 0
+            let rc = gnutls_certificate_verify_peers2(session, &status)
+            if rc < 0 {
+                return .failure(PeerRejection("certificate verification error: \(gnutlsErrorString(rc))"))
+            }
+            if status != 0 {
+                return .failure(PeerRejection("certificate\(who) not trusted: \(statusText(status))"))
+            }
+        case .pinnedCA(let pin, let expectedPath):
+            switch verifyAgainstPin(certs: certs, count: Int(count), pin: pin, who: who) {
+            case .failure(let refusal):
+                return .failure(refusal)
+            case .success(let anchor):
+                let caSANs = uriSANs(ofDER: certs + anchor)
+                guard caSANs.count == 1, let caID = try? SPIFFEID(parsing: caSANs[0]) else {
+                    return .failure(PeerRejection("the pinned CA names no trust domain (URI SAN spiffe://TD)"))
+                }
+                policy = .prefix(trustDomain: caID.trustDomain, pathPrefix: expectedPath)
+            }
         }
         switch presented.count {
         case 0: return .failure(PeerRejection("peer certificate has no URI SAN, so no SPIFFE ID"))
@@ -46,7 +64,36 @@ enum PeerCertificateCheck {
         if let violation = policy.check(id) {
             return .failure(PeerRejection("\(violation)"))
         }
-        return .success(id)
+        var keyHash = [UInt8](repeating: 0, count: 32)
+        guard ah_x509_spki_sha256(certs, &keyHash) == 0 else {
+            return .failure(PeerRejection("cannot read the public key of \(id)"))
+        }
+        let peer = VerifiedPeer(id: id, publicKeySHA256: keyHash)
+        if let authorizer = configuration.peerAuthorizer, let refusal = authorizer(peer) {
+            return .failure(PeerRejection("\(id) refused: \(refusal)"))
+        }
+        return .success(peer)
+    }
+
+    /// First contact: the peer's chain must contain the CA whose SHA-256 is `pin`, and the
+    /// leaf must verify against that CA alone (validity period included).
+    private static func verifyAgainstPin(certs: UnsafePointer<gnutls_datum_t>, count: Int, pin: [UInt8], who: String) -> Result<Int, PeerRejection> {
+        var anchor: Int?
+        for index in 0..<count {
+            var digest = [UInt8](repeating: 0, count: 32)
+            let datum = certs[index]
+            guard ah_sha256(datum.data, Int(datum.size), &digest) == 0 else { continue }
+            if digest == pin { anchor = index }
+        }
+        guard let anchor else {
+            return .failure(PeerRejection("server chain\(who) does not contain the pinned CA sha256:\(hexString(pin))"))
+        }
+        var status: UInt32 = 0
+        let chainLength = max(1, anchor)  // leaf .. up to (not including) the anchor
+        let rc = ah_x509_verify_with_ca(certs, UInt32(chainLength), certs + anchor, &status)
+        if rc < 0 { return .failure(PeerRejection("certificate verification error: \(gnutlsErrorString(rc))")) }
+        if status != 0 { return .failure(PeerRejection("certificate\(who) not trusted by the pinned CA: \(statusText(status))")) }
+        return .success(anchor)
     }
 
     /// URI SANs of a DER certificate; empty if it cannot be parsed.

@@ -24,9 +24,10 @@ public enum PEMSource: Sendable, Hashable {
 public struct TLSIdentity: Sendable, Hashable {
     public var certificateChain: PEMSource?
     public var privateKey: PEMSource?
-    public var trustBundle: PEMSource
+    /// Required unless peers are verified against a pinned CA (`PeerTrust.pinnedCA`).
+    public var trustBundle: PEMSource?
 
-    public init(certificateChain: PEMSource?, privateKey: PEMSource?, trustBundle: PEMSource) {
+    public init(certificateChain: PEMSource?, privateKey: PEMSource?, trustBundle: PEMSource?) {
         self.certificateChain = certificateChain
         self.privateKey = privateKey
         self.trustBundle = trustBundle
@@ -64,14 +65,18 @@ public final class TLSCredentials: @unchecked Sendable {
             } else if identity.certificateChain != nil || identity.privateKey != nil {
                 throw QUICError.credentials("a certificate needs its private key and vice versa")
             }
-            let trust = try identity.trustBundle.load()
-            let count = try Self.withDatum(trust) { datum in
-                gnutls_certificate_set_x509_trust_mem(cred, datum, GNUTLS_X509_FMT_PEM)
+            if let trustSource = identity.trustBundle {
+                let trust = try trustSource.load()
+                let count = try Self.withDatum(trust) { datum in
+                    gnutls_certificate_set_x509_trust_mem(cred, datum, GNUTLS_X509_FMT_PEM)
+                }
+                guard count > 0 else {
+                    throw QUICError.credentials(count < 0 ? "loading trust bundle: \(gnutlsErrorString(count))" : "trust bundle holds no CA certificate")
+                }
+                self.trustedCACount = Int(count)
+            } else {
+                self.trustedCACount = 0
             }
-            guard count > 0 else {
-                throw QUICError.credentials(count < 0 ? "loading trust bundle: \(gnutlsErrorString(count))" : "trust bundle holds no CA certificate")
-            }
-            self.trustedCACount = Int(count)
         } catch {
             gnutls_certificate_free_credentials(cred)
             throw error

@@ -11,6 +11,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <gnutls/crypto.h>
+#include <gnutls/abstract.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -65,14 +66,16 @@ void ah_ngtcp2_addr_set(ngtcp2_addr *addr, struct sockaddr_storage *storage,
 
 #endif
 
-/// Creates and configures a GnuTLS session for QUIC: TLS 1.3 only, the given ALPN
-/// (mandatory), our credentials, peer certificate required (server side too), the
+/// Creates and configures a GnuTLS session for QUIC: TLS 1.3 only, the given ALPNs
+/// (one must match), our credentials, client certificate required on servers unless
+/// `client_cert_optional` (then requested; the caller enforces per ALPN), the
 /// verify callback, and ngtcp2's crypto helper hooks. `conn_ref` becomes the session
 /// pointer (ngtcp2's helper expects a `ngtcp2_crypto_conn_ref *` there).
 /// Returns 0 or a negative GnuTLS error; on error nothing is left allocated.
 int ah_tls_session_new(gnutls_session_t *out, int is_server,
                        gnutls_certificate_credentials_t cred,
-                       const uint8_t *alpn, size_t alpnlen,
+                       const gnutls_datum_t *alpns, unsigned alpn_count,
+                       int client_cert_optional,
                        const char *server_name,
                        ngtcp2_crypto_conn_ref *conn_ref,
                        gnutls_certificate_verify_function *verify);
@@ -82,3 +85,14 @@ size_t ah_tls_selected_alpn(gnutls_session_t session, uint8_t *dest, size_t dest
 
 /// `gnutls_free` is a macro around a function pointer variable.
 void ah_gnutls_free(void *p);
+
+/// SHA-256 over the DER SubjectPublicKeyInfo of a DER certificate. Returns 0 on success.
+int ah_x509_spki_sha256(const gnutls_datum_t *der, uint8_t out[32]);
+
+/// SHA-256 of arbitrary bytes (certificate pins).
+int ah_sha256(const void *data, size_t len, uint8_t out[32]);
+
+/// Verifies `chain` (leaf first, `count` DER certificates) against the single CA `ca_der`.
+/// Sets *status to GnuTLS verification flags (0 = trusted). Returns 0 or a GnuTLS error.
+int ah_x509_verify_with_ca(const gnutls_datum_t *chain, unsigned count,
+                           const gnutls_datum_t *ca_der, unsigned *status);

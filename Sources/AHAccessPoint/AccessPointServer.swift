@@ -1,0 +1,181 @@
+import AHControl
+import AHIdentity
+import AHQUIC
+import AHSPIFFE
+import AHStore
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+
+/// What `ah serve` runs: the QUIC endpoint (mutual TLS `ah/1` for executors, `ah-enroll/1`
+/// for first contact), the enrollment service, the live registry and the revocation watch.
+public final class AccessPointServer: Sendable {
+    public struct Configuration: Sendable {
+        public var dataDirectory: String
+        public var trustDomain: String?
+        public var quicHost = "0.0.0.0"
+        public var quicPort = 4433
+        /// Lifetime of executor SVIDs (executors renew at about half).
+        public var svidLifetime: TimeInterval = 3600
+        /// How often the state file is re-read for revocations made by other processes.
+        public var revocationPollInterval: TimeAmount = .milliseconds(250)
+        /// How long an unauthenticated enrollment connection may stay open.
+        public var enrollmentDeadline: TimeAmount = .seconds(10)
+        public var idleTimeout: TimeAmount = .seconds(30)
+
+        public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
+    }
+
+    public let dataDirectory: AccessPointDataDirectory
+    public let quic: QUICServer
+    public let registry: ExecutorRegistry
+    public let store: SQLiteIdentityStore
+    public let known: KnownExecutors
+    let logger: Logger
+    private let watcher: Task<Void, Never>
+
+    public var quicAddress: SocketAddress { quic.localAddress }
+
+    public static func start(_ configuration: Configuration, group: EventLoopGroup,
+                             logger: Logger = Logger(label: "ah.serve")) async throws -> AccessPointServer {
+        let directory = try AccessPointDataDirectory.open(path: configuration.dataDirectory,
+                                                         trustDomain: configuration.trustDomain, create: true)
+        let store = try SQLiteIdentityStore(path: directory.statePath)
+        let known = KnownExecutors()
+        _ = known.replaceAll(with: try await store.listExecutors())
+        let registry = ExecutorRegistry()
+        let enrollment = EnrollmentService(ca: directory.ca, trustDomain: directory.trustDomain, store: store,
+                                           known: known, svidLifetime: configuration.svidLifetime, logger: logger)
+
+        var quicConfiguration = QUICConfiguration(
+            identity: TLSIdentity(certFile: directory.serveCertificatePath, keyFile: directory.serveKeyPath,
+                                  caFile: directory.caCertificatePath),
+            peerPolicy: .prefix(trustDomain: directory.trustDomain, pathPrefix: "/ah/agent"))
+        quicConfiguration.alpn = controlALPN
+        quicConfiguration.additionalALPNs = [enrollmentALPN]
+        quicConfiguration.clientCertificateOptionalALPNs = [enrollmentALPN]
+        quicConfiguration.idleTimeout = configuration.idleTimeout
+        quicConfiguration.peerAuthorizer = { peer in
+            let name = peer.id.segments().last ?? ""
+            guard let refusal = known.refusal(name: name, keyHash: peer.publicKeySHA256) else { return nil }
+            Task { try? await store.recordHistory(kind: .reconnectRefused, name: name, spiffeID: "\(peer.id)", detail: refusal, now: Date()) }
+            return refusal
+        }
+
+        let deadline = configuration.enrollmentDeadline
+        let quic = try await QUICServer.bind(
+            host: configuration.quicHost, port: configuration.quicPort, configuration: quicConfiguration,
+            group: group, logger: logger,
+            onConnection: { connection in
+                Self.connectionEstablished(connection, registry: registry, store: store, deadline: deadline, logger: logger)
+            },
+            inboundStreamInitializer: { stream in
+                Self.initialize(stream, enrollment: enrollment, logger: logger)
+            })
+        let watcher = Task {
+            await Self.watchRevocations(store: store, known: known, registry: registry,
+                                        interval: configuration.revocationPollInterval, logger: logger)
+        }
+        logger.info("access point listening", metadata: [
+            "quic": "\(quic.localAddress)", "trustDomain": "\(directory.trustDomain)", "caPin": "\(directory.caPin)",
+            "dataDir": "\(directory.url.path)"])
+        return AccessPointServer(dataDirectory: directory, quic: quic, registry: registry, store: store, known: known,
+                                 logger: logger, watcher: watcher)
+    }
+
+    private init(dataDirectory: AccessPointDataDirectory, quic: QUICServer, registry: ExecutorRegistry,
+                 store: SQLiteIdentityStore, known: KnownExecutors, logger: Logger, watcher: Task<Void, Never>) {
+        self.dataDirectory = dataDirectory
+        self.quic = quic
+        self.registry = registry
+        self.store = store
+        self.known = known
+        self.logger = logger
+        self.watcher = watcher
+    }
+
+    /// Closes every connection (executors see "access point shutting down") and stops.
+    public func close() async {
+        watcher.cancel()
+        await quic.close(applicationErrorCode: 0, reason: "access point shutting down")
+    }
+
+    // MARK: Connections and streams
+
+    private static func connectionEstablished(_ connection: QUICConnection, registry: ExecutorRegistry,
+                                              store: SQLiteIdentityStore, deadline: TimeAmount, logger: Logger) {
+        if connection.negotiatedALPN == enrollmentALPN {
+            // First contact gets one short window to enroll, then it is closed.
+            connection.eventLoop.scheduleTask(in: deadline) {
+                connection.close(applicationErrorCode: 0x11, reason: "enrollment deadline passed")
+            }
+            return
+        }
+        guard let peer = connection.peerIdentity, let name = peer.segments().last else { return }
+        let now = Date()
+        if let previous = registry.connected(name, connection, at: now) {
+            // One connection per executor: a reconnect replaces a stale one.
+            previous.close(applicationErrorCode: 0x12, reason: "replaced by a newer connection")
+        }
+        logger.info("executor connected", metadata: ["name": "\(name)", "remote": "\(connection.remoteAddress)"])
+        Task { try? await store.touch(name: name, lastSeen: now) }
+        connection.closeFuture.whenComplete { _ in
+            registry.disconnected(name, connection)
+            let reason = connection.eventLoop.inEventLoop ? connection.closeReason : nil
+            logger.info("executor disconnected", metadata: ["name": "\(name)", "reason": "\(reason.map { "\($0)" } ?? "closed")"])
+            Task { try? await store.touch(name: name, lastSeen: Date()) }
+        }
+    }
+
+    private static func initialize(_ stream: QUICStreamChannel, enrollment: EnrollmentService, logger: Logger) -> EventLoopFuture<Void> {
+        let connection = stream.connection
+        let loop = stream.eventLoop
+        if connection.negotiatedALPN == enrollmentALPN {
+            let remote = "\(connection.remoteAddress)"
+            let responder = FrameResponder<EnrollRequest, EnrollResponse>(
+                respond: { request in
+                    let promise = loop.makePromise(of: EnrollResponse.self)
+                    promise.completeWithTask { await enrollment.enroll(request, remote: remote) }
+                    return promise.futureResult.map { response in
+                        // One enrollment per connection: close once the answer is out.
+                        loop.scheduleTask(in: .milliseconds(500)) {
+                            connection.close(applicationErrorCode: 0, reason: response.ok ? "enrolled" : "enrollment refused")
+                        }
+                        return response
+                    }
+                },
+                onError: { error in logger.warning("bad enrollment request", metadata: ["remote": "\(remote)", "error": "\(error)"]) })
+            return stream.pipeline.addHandler(responder)
+        }
+        guard let peer = connection.peerIdentity else { return stream.close() }
+        let responder = FrameResponder<RenewRequest, EnrollResponse>(
+            respond: { request in
+                let promise = loop.makePromise(of: EnrollResponse.self)
+                promise.completeWithTask { await enrollment.renew(csr: request.csr, peer: peer) }
+                return promise.futureResult
+            },
+            onError: { error in logger.warning("bad control request", metadata: ["peer": "\(peer)", "error": "\(error)"]) })
+        return stream.pipeline.addHandler(responder)
+    }
+
+    /// Re-reads executors from the state file; a newly revoked identity loses its live
+    /// connection at once (within one poll interval of `ah executors revoke`).
+    private static func watchRevocations(store: SQLiteIdentityStore, known: KnownExecutors, registry: ExecutorRegistry,
+                                         interval: TimeAmount, logger: Logger) async {
+        while !Task.isCancelled {
+            do {
+                let (revoked, _) = known.replaceAll(with: try await store.listExecutors())
+                for name in revoked {
+                    if let connection = registry.connection(for: name) {
+                        logger.warning("closing connection of revoked executor", metadata: ["name": "\(name)"])
+                        connection.close(applicationErrorCode: 0x10, reason: "identity revoked")
+                    }
+                }
+            } catch {
+                logger.error("cannot read executors from the state file", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(nanoseconds: UInt64(interval.nanoseconds))
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import AHStore
+import Foundation
+import NIOConcurrencyHelpers
+
+/// An in-memory view of enrolled executors (key fingerprint, revocation) that the QUIC
+/// handshake consults synchronously on the event loop. Refreshed from the store on a short
+/// period (so `ah executors revoke`, run as a separate process against the same state file,
+/// takes effect within a second) and updated at once by this process's own changes.
+public final class KnownExecutors: Sendable {
+    public struct Entry: Sendable, Equatable {
+        public var publicKeySHA256: [UInt8]
+        public var revoked: Bool
+    }
+
+    private let entries = NIOLockedValueBox<[String: Entry]>([:])
+
+    public init() {}
+
+    public func replaceAll(with records: [ExecutorRecord]) -> (newlyRevoked: [String], all: [String: Entry]) {
+        let fresh = Dictionary(uniqueKeysWithValues: records.map {
+            ($0.name, Entry(publicKeySHA256: $0.publicKeySHA256, revoked: $0.isRevoked))
+        })
+        return entries.withLockedValue { current in
+            let newlyRevoked = fresh.filter { name, entry in entry.revoked && current[name]?.revoked != true }.map(\.key)
+            current = fresh
+            return (newlyRevoked, fresh)
+        }
+    }
+
+    public func update(_ name: String, _ entry: Entry) {
+        entries.withLockedValue { $0[name] = entry }
+    }
+
+    public func entry(_ name: String) -> Entry? {
+        entries.withLockedValue { $0[name] }
+    }
+
+    /// Why a peer presenting `name` with key `keyHash` must be refused, or nil.
+    public func refusal(name: String, keyHash: [UInt8]) -> String? {
+        guard let entry = entry(name) else { return "not enrolled" }
+        if entry.revoked { return "identity revoked" }
+        if entry.publicKeySHA256 != keyHash { return "certificate key does not match the enrolled key" }
+        return nil
+    }
+}

@@ -1,0 +1,170 @@
+import AHControl
+import AHIdentity
+import AHQUIC
+import AHSPIFFE
+import Foundation
+import Logging
+import NIOCore
+import X509
+
+/// What the agent does, for logs, the CLI and tests that await events instead of polling.
+public enum ExecutorEvent: Sendable, CustomStringConvertible {
+    case connected(remote: String)
+    case disconnected(reason: String)
+    case connectFailed(reason: String, retryIn: TimeInterval)
+    case renewed(notAfter: Date)
+    case renewalFailed(reason: String, retryIn: TimeInterval)
+
+    public var description: String {
+        switch self {
+        case .connected(let r): return "connected to \(r)"
+        case .disconnected(let r): return "disconnected: \(r)"
+        case .connectFailed(let r, let d): return "connect failed (\(r)); retrying in \(String(format: "%.1f", d)) s"
+        case .renewed(let d): return "certificate renewed, valid until \(d)"
+        case .renewalFailed(let r, let d): return "renewal failed (\(r)); retrying in \(String(format: "%.1f", d)) s"
+        }
+    }
+}
+
+/// `ah agent enroll` after enrollment: keep one mutually authenticated connection to the
+/// access point, reconnecting after any fault, and renew the certificate over it before
+/// half its lifetime has passed (with ±10% jitter so a fleet does not renew in lockstep).
+public final class ExecutorAgent: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var backoff = Backoff()
+        /// Give up after this many failed connection attempts in a row (nil: never).
+        public var maxRetries: Int?
+        public var idleTimeout: TimeAmount = .seconds(30)
+        public var keepAlive: TimeAmount = .seconds(10)
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    public let state: ExecutorStateDirectory
+    let configuration: Configuration
+    let group: EventLoopGroup
+    let logger: Logger
+    public let events: AsyncStream<ExecutorEvent>
+    private let continuation: AsyncStream<ExecutorEvent>.Continuation
+
+    public init(state: ExecutorStateDirectory, configuration: Configuration, group: EventLoopGroup, logger: Logger) {
+        self.state = state
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        (events, continuation) = AsyncStream.makeStream(of: ExecutorEvent.self, bufferingPolicy: .bufferingNewest(256))
+    }
+
+    private func emit(_ event: ExecutorEvent) {
+        continuation.yield(event)
+    }
+
+    /// Runs until cancelled (or `maxRetries` consecutive failures). Throws
+    /// `ExecutorError.identityExpired` when the stored certificate can no longer be used.
+    public func run() async throws {
+        defer { continuation.finish() }
+        var backoff = configuration.backoff
+        var failures = 0
+        while !Task.isCancelled {
+            let metadata = try state.metadata()
+            let certificate = try state.certificate()
+            if certificate.notValidAfter <= Date() {
+                throw ExecutorError.identityExpired(
+                    "the certificate for \(metadata.spiffeID) expired at \(certificate.notValidAfter); enroll again with a new --token")
+            }
+            let started = Date()
+            do {
+                let connection = try await connect(metadata: metadata)
+                failures = 0
+                logger.info("connected to access point", metadata: ["remote": "\(connection.remoteAddress)", "spiffeId": "\(metadata.spiffeID)"])
+                emit(.connected(remote: "\(connection.remoteAddress)"))
+                let reason = await stayConnected(connection, metadata: metadata)
+                logger.warning("connection to access point ended", metadata: ["reason": "\(reason)"])
+                emit(.disconnected(reason: reason))
+                backoff.connectionLasted(Date().timeIntervalSince(started))
+            } catch {
+                failures += 1
+                if let limit = configuration.maxRetries, failures > limit {
+                    throw ExecutorError.refused("giving up after \(failures) failed attempts: \(error)")
+                }
+                let delay = backoff.nextDelay()
+                logger.warning("cannot connect to access point", metadata: ["error": "\(error)", "retryIn": "\(String(format: "%.1f", delay))s"])
+                emit(.connectFailed(reason: "\(error)", retryIn: delay))
+                try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+                continue
+            }
+            let delay = backoff.nextDelay()
+            try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+        }
+    }
+
+    private func connect(metadata: ExecutorStateDirectory.Metadata) async throws -> QUICConnection {
+        var quic = QUICConfiguration(
+            identity: TLSIdentity(certFile: state.certificatePath, keyFile: state.keyPath, caFile: state.caPath),
+            peerPolicy: .exact(try SPIFFEID.accessPoint(trustDomain: metadata.trustDomain)))
+        quic.alpn = controlALPN
+        quic.idleTimeout = configuration.idleTimeout
+        quic.keepAliveInterval = configuration.keepAlive
+        return try await QUICClient.connect(host: configuration.host, port: configuration.port,
+                                            configuration: quic, group: group, logger: logger)
+    }
+
+    /// Holds the connection, renewing as due, until it closes. Returns why it closed.
+    private func stayConnected(_ connection: QUICConnection, metadata: ExecutorStateDirectory.Metadata) async -> String {
+        let renewer = Task { await renewLoop(connection) }
+        defer { renewer.cancel() }
+        await withTaskCancellationHandler {
+            try? await connection.closeFuture.get()
+        } onCancel: {
+            // Stopping (SIGTERM): tell the access point, rather than letting it time out.
+            connection.close(applicationErrorCode: 0, reason: "executor shutting down")
+        }
+        let reason = try? await connection.eventLoop.submit { connection.closeReason }.get()
+        return reason.map { "\($0)" } ?? "closed"
+    }
+
+    private func renewLoop(_ connection: QUICConnection) async {
+        var retry = Backoff(base: 2, cap: 60)
+        while !Task.isCancelled {
+            guard let certificate = try? state.certificate() else { return }
+            let lifetime = certificate.notValidAfter.timeIntervalSince(certificate.notValidBefore)
+            let jitter = Double.random(in: -0.1...0.1) * lifetime / 2
+            let due = certificate.notValidBefore.addingTimeInterval(lifetime / 2 + jitter)
+            let wait = max(0, due.timeIntervalSinceNow)
+            try? await Task.sleep(nanoseconds: UInt64(wait * 1e9))
+            if Task.isCancelled { return }
+            do {
+                let notAfter = try await renew(over: connection)
+                retry = Backoff(base: 2, cap: 60)
+                logger.info("certificate renewed", metadata: ["notAfter": "\(notAfter)"])
+                emit(.renewed(notAfter: notAfter))
+            } catch {
+                // Keep working on the current certificate; try again until it expires.
+                let delay = retry.nextDelay()
+                logger.warning("certificate renewal failed", metadata: ["error": "\(error)", "retryIn": "\(String(format: "%.1f", delay))s"])
+                emit(.renewalFailed(reason: "\(error)", retryIn: delay))
+                try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+            }
+        }
+    }
+
+    private func renew(over connection: QUICConnection) async throws -> Date {
+        let key = try state.privateKey()
+        let csr = try CSR.make(privateKey: key, commonName: (try? state.metadata().name) ?? "executor")
+        let promise = connection.eventLoop.makePromise(of: EnrollResponse.self)
+        _ = connection.openStream { stream in
+            stream.pipeline.addHandler(FrameRequester<RenewRequest, EnrollResponse>(request: RenewRequest(csr: csr), promise: promise))
+        }.cascadeFailure(to: promise)
+        let response = try await promise.futureResult.get()
+        guard response.ok, let pem = response.certificate else {
+            throw ExecutorError.refused("renewal refused: \(response.message ?? "no reason") [\(response.error ?? "unknown")]")
+        }
+        try state.storeRenewal(certificatePEM: pem)
+        return try state.certificate().notValidAfter
+    }
+}
