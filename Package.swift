@@ -145,7 +145,8 @@ let package = Package(
                 "AHAccessPoint", "AHExecutor", "AHQUIC", "AHIdentity", "AHStore", "AHTestSupport", "ah",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-            ]
+            ],
+            swiftSettings: loopConfined
         ),
         .testTarget(name: "AHIdentityTests", dependencies: ["AHIdentity", "AHTestSupport"]),
         .testTarget(

@@ -50,6 +50,10 @@ public final class ExecutorAgent: @unchecked Sendable {
     let group: EventLoopGroup
     let logger: Logger
     public let events: AsyncStream<ExecutorEvent>
+    /// Counted into log lines (`connections=N`, `renewals=N`) so operators and tests can
+    /// tell a reconnect from the first connection.
+    private var connections = 0
+    private var renewals = 0
     private let continuation: AsyncStream<ExecutorEvent>.Continuation
 
     public init(state: ExecutorStateDirectory, configuration: Configuration, group: EventLoopGroup, logger: Logger) {
@@ -81,7 +85,9 @@ public final class ExecutorAgent: @unchecked Sendable {
             do {
                 let connection = try await connect(metadata: metadata)
                 failures = 0
-                logger.info("connected to access point", metadata: ["remote": "\(connection.remoteAddress)", "spiffeId": "\(metadata.spiffeID)"])
+                connections += 1
+                logger.info("connected to access point", metadata: [
+                    "remote": "\(connection.remoteAddress)", "spiffeId": "\(metadata.spiffeID)", "connections": "\(connections)"])
                 emit(.connected(remote: "\(connection.remoteAddress)"))
                 let reason = await stayConnected(connection, metadata: metadata)
                 logger.warning("connection to access point ended", metadata: ["reason": "\(reason)"])
@@ -132,16 +138,20 @@ public final class ExecutorAgent: @unchecked Sendable {
         var retry = Backoff(base: 2, cap: 60)
         while !Task.isCancelled {
             guard let certificate = try? state.certificate() else { return }
-            let lifetime = certificate.notValidAfter.timeIntervalSince(certificate.notValidBefore)
+            // Measure the lifetime from when we got the certificate (the file's mtime), not
+            // from notBefore, which the CA backdates for clock skew.
+            let received = max(certificate.notValidBefore, state.certificateModified() ?? certificate.notValidBefore)
+            let lifetime = certificate.notValidAfter.timeIntervalSince(received)
             let jitter = Double.random(in: -0.1...0.1) * lifetime / 2
-            let due = certificate.notValidBefore.addingTimeInterval(lifetime / 2 + jitter)
+            let due = received.addingTimeInterval(lifetime / 2 + jitter)
             let wait = max(0, due.timeIntervalSinceNow)
             try? await Task.sleep(nanoseconds: UInt64(wait * 1e9))
             if Task.isCancelled { return }
             do {
                 let notAfter = try await renew(over: connection)
                 retry = Backoff(base: 2, cap: 60)
-                logger.info("certificate renewed", metadata: ["notAfter": "\(notAfter)"])
+                renewals += 1
+                logger.info("certificate renewed", metadata: ["notAfter": "\(notAfter)", "renewals": "\(renewals)"])
                 emit(.renewed(notAfter: notAfter))
             } catch {
                 // Keep working on the current certificate; try again until it expires.

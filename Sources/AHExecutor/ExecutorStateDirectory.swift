@@ -46,6 +46,11 @@ public struct ExecutorStateDirectory: Sendable {
         try PEMFile.readCertificate(from: URL(fileURLWithPath: certificatePath))
     }
 
+    /// When the certificate was last written (enrollment or renewal).
+    public func certificateModified() -> Date? {
+        (try? FileManager.default.attributesOfItem(atPath: certificatePath))?[.modificationDate] as? Date
+    }
+
     public func privateKey() throws -> P256.Signing.PrivateKey {
         try PEMFile.readP256PrivateKey(from: URL(fileURLWithPath: keyPath))
     }

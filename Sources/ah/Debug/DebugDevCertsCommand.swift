@@ -43,6 +43,8 @@ struct DebugDevCertsCommand: ParsableCommand {
     @Flag(name: .customLong("json"), help: "Print one JSON document instead of text.")
     var json = false
 
+    @OptionGroup var global: GlobalOptions
+
     func run() throws {
         let result: DevCerts.Result
         do {

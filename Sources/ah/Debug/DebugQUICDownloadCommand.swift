@@ -23,6 +23,8 @@ struct DebugQUICDownloadCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON document instead of text.")
     var json = false
 
+    @OptionGroup var global: GlobalOptions
+
     func run() async throws {
         let logger = CLILogging.logger("ah.debug.download")
         let policy = try tls.peerPolicy(explicit: serverID.map { [$0] } ?? [], flag: "--server-id")

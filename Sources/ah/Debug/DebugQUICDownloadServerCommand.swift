@@ -20,6 +20,8 @@ struct DebugQUICDownloadServerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Bytes to send per stream (suffixes KiB, MiB, GiB).", valueName: "n"))
     var size: ByteCount
 
+    @OptionGroup var global: GlobalOptions
+
     func run() async throws {
         let logger = CLILogging.logger("ah.debug.download-server")
         let configuration = QUICConfiguration(identity: tls.identity, peerPolicy: try tls.peerPolicy(explicit: allowIDs, flag: "--allow-id"))

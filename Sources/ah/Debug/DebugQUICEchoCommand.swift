@@ -29,6 +29,8 @@ struct DebugQUICEchoCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON document instead of text.")
     var json = false
 
+    @OptionGroup var global: GlobalOptions
+
     func validate() throws {
         guard streams >= 1 else { throw ValidationError("--streams '\(streams)' must be at least 1") }
     }

@@ -28,6 +28,8 @@ struct DebugQUICEchoServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("idle-timeout"), help: "Idle timeout in seconds.")
     var idleTimeout: Int = 30
 
+    @OptionGroup var global: GlobalOptions
+
     func run() async throws {
         let logger = CLILogging.logger("ah.debug.echo-server")
         var configuration = QUICConfiguration(identity: tls.identity, peerPolicy: try tls.peerPolicy(explicit: allowIDs, flag: "--allow-id"))

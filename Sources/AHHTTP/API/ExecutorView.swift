@@ -1,0 +1,79 @@
+import AHStore
+import Foundation
+
+/// Live state of an executor as the access point sees it right now.
+public enum ExecutorState: String, Sendable, Codable, CaseIterable {
+    /// Its QUIC connection is up and heartbeats arrive.
+    case connected
+    /// Connected, but heartbeats are late or the path is impaired.
+    case degraded
+    /// No connection (or never connected since the access point started).
+    case offline
+}
+
+/// One item of `GET /api/v1/executors`. The JSON keys are a public contract (cli.md):
+/// `name, spiffeId, state, tags, certNotAfter, lastSeen`; absent times are `null`, not omitted,
+/// so that clients see a stable shape.
+public struct ExecutorView: Sendable, Equatable, Codable {
+    public var name: String
+    public var spiffeId: String
+    public var state: ExecutorState
+    public var tags: [String: String]
+    /// ISO 8601 (UTC, whole seconds), or nil.
+    public var certNotAfter: String?
+    /// ISO 8601 (UTC, whole seconds), or nil.
+    public var lastSeen: String?
+
+    public init(name: String, spiffeId: String, state: ExecutorState, tags: [String: String],
+                certNotAfter: String?, lastSeen: String?) {
+        self.name = name
+        self.spiffeId = spiffeId
+        self.state = state
+        self.tags = tags
+        self.certNotAfter = certNotAfter
+        self.lastSeen = lastSeen
+    }
+
+    /// The view of a stored record in `state`; `lastSeen` may come from the live registry,
+    /// which knows more recent heartbeats than were written to the store.
+    public init(record: ExecutorRecord, state: ExecutorState, lastSeen: Date? = nil) {
+        self.init(name: record.name, spiffeId: record.spiffeID, state: state, tags: record.tags,
+                  certNotAfter: record.certNotAfter.map(ISO8601.string(from:)),
+                  lastSeen: (lastSeen ?? record.lastSeen).map(ISO8601.string(from:)))
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, spiffeId, state, tags, certNotAfter, lastSeen
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(spiffeId, forKey: .spiffeId)
+        try container.encode(state, forKey: .state)
+        try container.encode(tags, forKey: .tags)
+        // Explicit nulls: the synthesized encoder would drop the keys.
+        if let certNotAfter { try container.encode(certNotAfter, forKey: .certNotAfter) } else { try container.encodeNil(forKey: .certNotAfter) }
+        if let lastSeen { try container.encode(lastSeen, forKey: .lastSeen) } else { try container.encodeNil(forKey: .lastSeen) }
+    }
+}
+
+/// The body of `GET /api/v1/executors`.
+public struct ExecutorList: Sendable, Equatable, Codable {
+    public var items: [ExecutorView]
+
+    public init(items: [ExecutorView]) {
+        self.items = items
+    }
+}
+
+/// Timestamps in API bodies: ISO 8601 in UTC with whole seconds, e.g. `2025-01-31T12:00:00Z`.
+public enum ISO8601 {
+    public static func string(from date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(timeZone: TimeZone(identifier: "UTC")!))
+    }
+
+    public static func date(from string: String) -> Date? {
+        try? Date.ISO8601FormatStyle(timeZone: TimeZone(identifier: "UTC")!).parse(string)
+    }
+}

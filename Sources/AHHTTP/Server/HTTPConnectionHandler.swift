@@ -1,0 +1,246 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// One HTTP/1.1 connection: assembles bounded requests, answers them in order through
+/// `HTTPAPIRoutes`, and enforces the read timeout and size limits.
+///
+/// Runs on the channel's event loop; only `routes.respond` runs elsewhere (it is async and may
+/// query the store), and its result hops back to the loop before anything is written.
+/// Pipelined requests are answered strictly in order, one at a time; while one is being
+/// answered, reads are held, so a client cannot queue unbounded work.
+final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum Work {
+        case route(HTTPAPIRequest, keepAlive: Bool)
+        /// A refusal decided here (bad framing, too large): always closes the connection.
+        case reply(HTTPAPIResponse)
+    }
+
+    private let routes: HTTPAPIRoutes
+    private let configuration: HTTPServerConfiguration
+    private let logger: Logger
+
+    /// The request being received.
+    private var receiving: (head: HTTPRequestHead, body: ByteBuffer?)?
+    /// Complete requests not yet answered (more than one only when pipelined).
+    private var queue: [Work] = []
+    private var responding = false
+    /// Set once the stream can no longer be parsed as further requests (after a framing error,
+    /// an oversized body, or a CONNECT head); later input is read and discarded.
+    private var inputClosed = false
+    private var readHeld = false
+    private var readTimer: Scheduled<Void>?
+    private var active = false
+
+    init(routes: HTTPAPIRoutes, configuration: HTTPServerConfiguration, logger: Logger) {
+        self.routes = routes
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    // MARK: Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { becameActive(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if !active { becameActive(context: context) }
+        context.fireChannelActive()
+    }
+
+    private func becameActive(context: ChannelHandlerContext) {
+        active = true
+        armReadTimer(context: context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        active = false
+        disarmReadTimer()
+        queue.removeAll()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        active = false
+        disarmReadTimer()
+    }
+
+    // MARK: Input
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !inputClosed else { return }
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            if readTimer == nil { armReadTimer(context: context) }  // pipelined behind a response
+            if head.method == .CONNECT {
+                // Hook for the tunnel ingress: it will take the connection over here. Until
+                // then the routes refuse CONNECT; nothing after the head is HTTP any more.
+                inputClosed = true
+                disarmReadTimer()
+                enqueue(.route(request(head, body: nil, context: context), keepAlive: false), context: context)
+                return
+            }
+            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > configuration.maxBodyBytes {
+                refuseBody(context: context)
+                return
+            }
+            receiving = (head, nil)
+        case .body(var chunk):
+            guard var current = receiving else { return }
+            if (current.body?.readableBytes ?? 0) + chunk.readableBytes > configuration.maxBodyBytes {
+                refuseBody(context: context)
+                return
+            }
+            if current.body == nil { current.body = chunk } else { current.body!.writeBuffer(&chunk) }
+            receiving = current
+        case .end:
+            guard let current = receiving else { return }
+            receiving = nil
+            disarmReadTimer()
+            enqueue(.route(request(current.head, body: current.body, context: context), keepAlive: current.head.isKeepAlive),
+                    context: context)
+        }
+    }
+
+    private func refuseBody(context: ChannelHandlerContext) {
+        receiving = nil
+        inputClosed = true
+        disarmReadTimer()
+        enqueue(.reply(.problem(.payloadTooLarge("request body exceeds \(configuration.maxBodyBytes) bytes"), closeConnection: true)),
+                context: context)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let fromDecoder = error is HTTPParserError || error is ByteToMessageDecoderError
+        if fromDecoder && inputClosed { return }  // the decoder repeats itself once in error state
+        guard let parserError = error as? HTTPParserError else {
+            logger.debug("closing connection after error", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+            return
+        }
+        inputClosed = true
+        receiving = nil
+        disarmReadTimer()
+        let problem: Problem
+        switch parserError {
+        case .headerOverflow:
+            problem = .headersTooLarge("request line and headers exceed \(configuration.maxRequestHeadBytes) bytes or \(configuration.maxHeaderCount) fields")
+        default:
+            problem = .badRequest("malformed HTTP/1.1 request (\(parserError))")
+        }
+        enqueue(.reply(.problem(problem, closeConnection: true)), context: context)
+    }
+
+    private func request(_ head: HTTPRequestHead, body: ByteBuffer?, context: ChannelHandlerContext) -> HTTPAPIRequest {
+        HTTPAPIRequest(method: head.method, uri: head.uri, headers: head.headers, body: body,
+                       remoteAddress: context.channel.remoteAddress)
+    }
+
+    // MARK: Answering
+
+    private func enqueue(_ work: Work, context: ChannelHandlerContext) {
+        queue.append(work)
+        answerNext(context: context)
+    }
+
+    private func answerNext(context: ChannelHandlerContext) {
+        guard active, !responding, !queue.isEmpty else { return }
+        responding = true
+        switch queue.removeFirst() {
+        case .reply(let response):
+            send(response, keepAlive: false, context: context)
+        case .route(let request, let keepAlive):
+            let routes = self.routes
+            let loop = context.eventLoop
+            let bound = NIOLoopBound((self, context), eventLoop: loop)
+            Task {
+                let response = await routes.respond(to: request)
+                loop.execute {
+                    let (handler, context) = bound.value
+                    handler.logger.debug("request", metadata: ["method": "\(request.method)", "path": "\(request.path.prefix(200))",
+                                                               "status": "\(response.status.code)"])
+                    handler.send(response, keepAlive: keepAlive, context: context)
+                }
+            }
+        }
+    }
+
+    private func send(_ response: HTTPAPIResponse, keepAlive: Bool, context: ChannelHandlerContext) {
+        guard active else { return }
+        let close = response.closeConnection || !keepAlive
+        var headers = response.headers
+        headers.replaceOrAdd(name: "content-length", value: String(response.body.count))
+        headers.replaceOrAdd(name: "connection", value: close ? "close" : "keep-alive")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
+        if !response.body.isEmpty {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+        }
+        if close {
+            inputClosed = true
+            queue.removeAll()
+            releaseHeldRead(context: context)  // keep draining input until the peer goes
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                self.lingeringClose(context: context)
+            }
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        responding = false
+        if queue.isEmpty {
+            if receiving == nil { armReadTimer(context: context) }  // keep-alive idle limit
+            releaseHeldRead(context: context)
+        }
+        answerNext(context: context)
+    }
+
+    /// Closes our side first and discards what the peer still sends for a moment. Closing with
+    /// unread input makes the kernel send RST, which can destroy the response we just wrote
+    /// before the client reads it (e.g. the 431 for a head that was still arriving).
+    private func lingeringClose(context: ChannelHandlerContext) {
+        guard active else { return }
+        context.close(mode: .output, promise: nil)
+        disarmReadTimer()
+        readTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) {
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Reads and the timeout
+
+    func read(context: ChannelHandlerContext) {
+        // Hold reads while answering, unless we only drain (input is discarded anyway).
+        if (responding || !queue.isEmpty) && !inputClosed {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func releaseHeldRead(context: ChannelHandlerContext) {
+        guard readHeld else { return }
+        readHeld = false
+        context.read()
+    }
+
+    private func armReadTimer(context: ChannelHandlerContext) {
+        readTimer?.cancel()
+        let timeout = configuration.headerReadTimeout
+        readTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+            self.readTimer = nil
+            guard !self.responding, self.queue.isEmpty else { return }  // we are the slow one
+            self.logger.debug("closing connection: no complete request in time",
+                              metadata: ["timeout": "\(timeout)", "remote": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"])
+            context.close(promise: nil)
+        }
+    }
+
+    private func disarmReadTimer() {
+        readTimer?.cancel()
+        readTimer = nil
+    }
+}
