@@ -145,6 +145,9 @@ let package = Package(
                 "AHAccessPoint", "AHExecutor", "AHQUIC", "AHIdentity", "AHStore", "AHTestSupport", "ah",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                "AHControl", "AHSPIFFE", .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: loopConfined
         ),

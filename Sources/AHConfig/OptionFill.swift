@@ -11,7 +11,9 @@
 // - Otherwise the config file: key `NAME` or `NAME` with `-` → `_`, first in the table of
 //   the command path (`[debug.quic-echo]`, `[agent.enroll]`: TOML's dotted headers, i.e.
 //   nested tables), then at the top level. Only that exact table is read, not the tables of
-//   parent commands, so a key's meaning never depends on how deep the command is.
+//   parent commands, so a key's meaning never depends on how deep the command is. A table
+//   named after a subcommand is that command's section, not a value: `[token.create]`
+//   does not clash with the `--token` of `executors list`.
 // - A `--x` / `--no-x` (or `--enable-x` / `--disable-x`) flag pair is one setting: `x =
 //   false` inserts `--no-x`, and a value for either name counts for both.
 // - Filled options go in front of the user's arguments, i.e. directly after the command

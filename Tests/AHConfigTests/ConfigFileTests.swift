@@ -128,3 +128,29 @@ extension ConfigFileTests {
         })
     }
 }
+
+extension ConfigFileTests {
+    /// `ah token create` has the section `[token.create]`; `ah executors list` has an
+    /// option `--token`. The section must not be read as a (badly typed) token.
+    func testSectionNamedLikeAnOptionIsASectionNotAValue() throws {
+        let list = CommandDescription(commandName: "list", arguments: [Fixtures.option("token"), Fixtures.option("remote-server")])
+        let tree = CommandDescription(commandName: "ah", subcommands: [
+            CommandDescription(commandName: "token", subcommands: [
+                CommandDescription(commandName: "create", arguments: [Fixtures.option("ttl")]),
+            ]),
+            CommandDescription(commandName: "executors", subcommands: [list]),
+        ])
+        let directory = try TemporaryDirectory()
+        let config = try Fixtures.config("remote-server = \"https://ap\"\n[token.create]\nttl = \"1h\"\n", in: directory)
+        let filled = try OptionFill.fill(arguments: [], commandPath: ["executors", "list"], command: list,
+                                         environment: [:], config: config, commandTree: tree)
+        XCTAssertEqual(filled.arguments, ["--remote-server=https://ap"])
+        XCTAssertEqual(config.unknownKeyWarnings(commandTree: tree), [])
+        // Without the tree there is no telling, and a table is no token.
+        let error = Fixtures.configError {
+            try OptionFill.fill(arguments: [], commandPath: ["executors", "list"], command: list,
+                                environment: [:], config: config)
+        }
+        XCTAssertTrue(error?.description.contains("key 'token'") ?? false, "\(String(describing: error))")
+    }
+}
