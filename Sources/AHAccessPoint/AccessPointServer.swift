@@ -68,7 +68,7 @@ public final class AccessPointServer: Sendable {
             host: configuration.quicHost, port: configuration.quicPort, configuration: quicConfiguration,
             group: group, logger: logger,
             onConnection: { connection in
-                Self.connectionEstablished(connection, registry: registry, store: store, deadline: deadline, logger: logger)
+                Self.connectionEstablished(connection, registry: registry, known: known, store: store, deadline: deadline, logger: logger)
             },
             inboundStreamInitializer: { stream in
                 Self.initialize(stream, enrollment: enrollment, logger: logger)
@@ -103,7 +103,7 @@ public final class AccessPointServer: Sendable {
 
     // MARK: Connections and streams
 
-    private static func connectionEstablished(_ connection: QUICConnection, registry: ExecutorRegistry,
+    private static func connectionEstablished(_ connection: QUICConnection, registry: ExecutorRegistry, known: KnownExecutors,
                                               store: SQLiteIdentityStore, deadline: TimeAmount, logger: Logger) {
         if connection.negotiatedALPN == enrollmentALPN {
             // First contact gets one short window to enroll, then it is closed.
@@ -119,7 +119,31 @@ public final class AccessPointServer: Sendable {
             previous.close(applicationErrorCode: 0x12, reason: "replaced by a newer connection")
         }
         logger.info("executor connected", metadata: ["name": "\(name)", "remote": "\(connection.remoteAddress)"])
-        Task { try? await store.touch(name: name, lastSeen: now) }
+        let entry = known.entry(name)
+        if let verified = connection.verifiedPeer, entry == nil || (entry!.bringYourOwn && entry!.publicKeySHA256 != verified.publicKeySHA256) {
+            // A certificate we did not issue through enrollment (`--identity files`): record
+            // it (or its rotated key) so the executor is listed, bound to this key, revocable.
+            Task {
+                do {
+                    if entry == nil {
+                        try await store.enroll(name: name, spiffeID: peer, publicKeySHA256: verified.publicKeySHA256,
+                                               tags: [KnownExecutors.identityTag.0: KnownExecutors.identityTag.1],
+                                               certSerial: verified.serialHex, certNotAfter: verified.notAfter, now: now)
+                        logger.info("registered executor with a bring-your-own certificate", metadata: ["name": "\(name)"])
+                    } else {
+                        try await store.recordRenewal(name: name, certSerial: verified.serialHex, certNotAfter: verified.notAfter,
+                                                      publicKeySHA256: verified.publicKeySHA256, now: now)
+                        logger.info("bring-your-own certificate rotated", metadata: ["name": "\(name)"])
+                    }
+                    known.update(name, .init(publicKeySHA256: verified.publicKeySHA256, revoked: false, bringYourOwn: true))
+                } catch {
+                    logger.warning("cannot record executor", metadata: ["name": "\(name)", "error": "\(error)"])
+                }
+                try? await store.touch(name: name, lastSeen: now)
+            }
+        } else {
+            Task { try? await store.touch(name: name, lastSeen: now) }
+        }
         connection.closeFuture.whenComplete { _ in
             registry.disconnected(name, connection)
             let reason = connection.eventLoop.inEventLoop ? connection.closeReason : nil

@@ -56,7 +56,8 @@ public final class EnrollmentService: Sendable {
             let serial = "\(leaf.serialNumber)"
             let result = try await store.redeemAndEnroll(
                 tokenHash: JoinTokens.hash(request.token), name: request.name, spiffeID: id,
-                publicKeySHA256: keyHash, requestedTags: request.tags, certSerial: serial,
+                publicKeySHA256: keyHash, requestedTags: request.tags.filter { $0.key != KnownExecutors.identityTag.0 },
+                certSerial: serial,
                 certNotAfter: notAfter, now: now)
             known.update(request.name, .init(publicKeySHA256: keyHash, revoked: false))
             logger.info("executor enrolled", metadata: [

@@ -10,7 +10,13 @@ public final class KnownExecutors: Sendable {
     public struct Entry: Sendable, Equatable {
         public var publicKeySHA256: [UInt8]
         public var revoked: Bool
+        /// Registered from a bring-your-own certificate: its operator rotates keys, so a
+        /// new key (in a certificate from our CA) replaces the recorded one.
+        public var bringYourOwn: Bool = false
     }
+
+    /// The tag that marks an executor registered from `--identity files`.
+    public static let identityTag = ("identity", "files")
 
     private let entries = NIOLockedValueBox<[String: Entry]>([:])
 
@@ -18,7 +24,8 @@ public final class KnownExecutors: Sendable {
 
     public func replaceAll(with records: [ExecutorRecord]) -> (newlyRevoked: [String], all: [String: Entry]) {
         let fresh = Dictionary(uniqueKeysWithValues: records.map {
-            ($0.name, Entry(publicKeySHA256: $0.publicKeySHA256, revoked: $0.isRevoked))
+            ($0.name, Entry(publicKeySHA256: $0.publicKeySHA256, revoked: $0.isRevoked,
+                            bringYourOwn: $0.tags[Self.identityTag.0] == Self.identityTag.1))
         })
         return entries.withLockedValue { current in
             let newlyRevoked = fresh.filter { name, entry in entry.revoked && current[name]?.revoked != true }.map(\.key)
@@ -35,11 +42,13 @@ public final class KnownExecutors: Sendable {
         entries.withLockedValue { $0[name] }
     }
 
-    /// Why a peer presenting `name` with key `keyHash` must be refused, or nil.
+    /// Why a peer presenting `name` with key `keyHash` must be refused, or nil. A name we
+    /// have no record of is allowed: its certificate chains to our CA, so our CA (or its
+    /// operator, for bring-your-own certificates) issued it; it is recorded on connection.
     public func refusal(name: String, keyHash: [UInt8]) -> String? {
-        guard let entry = entry(name) else { return "not enrolled" }
+        guard let entry = entry(name) else { return nil }
         if entry.revoked { return "identity revoked" }
-        if entry.publicKeySHA256 != keyHash { return "certificate key does not match the enrolled key" }
+        if entry.publicKeySHA256 != keyHash && !entry.bringYourOwn { return "certificate key does not match the enrolled key" }
         return nil
     }
 }

@@ -30,9 +30,20 @@ public enum ExecutorEvent: Sendable, CustomStringConvertible {
 /// access point, reconnecting after any fault, and renew the certificate over it before
 /// half its lifetime has passed (with ±10% jitter so a fleet does not renew in lockstep).
 public final class ExecutorAgent: @unchecked Sendable {
+    /// Where the identity comes from: the state directory (enrolled, renewed here) or PEM
+    /// files managed by someone else (`--identity files`: reloaded when they change, never
+    /// renewed by us).
+    public enum IdentitySource: Sendable, Equatable {
+        case stateDirectory
+        case files(certificate: String, key: String, ca: String)
+    }
+
     public struct Configuration: Sendable {
         public var host: String
         public var port: Int
+        public var identity: IdentitySource = .stateDirectory
+        /// How often `--identity files` are checked for changes.
+        public var fileCheckInterval: TimeInterval = 1
         public var backoff = Backoff()
         /// Give up after this many failed connection attempts in a row (nil: never).
         public var maxRetries: Int?
@@ -75,8 +86,7 @@ public final class ExecutorAgent: @unchecked Sendable {
         var backoff = configuration.backoff
         var failures = 0
         while !Task.isCancelled {
-            let metadata = try state.metadata()
-            let certificate = try state.certificate()
+            let (metadata, certificate) = try currentIdentity()
             if certificate.notValidAfter <= Date() {
                 throw ExecutorError.identityExpired(
                     "the certificate for \(metadata.spiffeID) expired at \(certificate.notValidAfter); enroll again with a new --token")
@@ -109,9 +119,32 @@ public final class ExecutorAgent: @unchecked Sendable {
         }
     }
 
+    /// The identity to present now, read fresh from disk for every connection attempt.
+    public func currentIdentity() throws -> (ExecutorStateDirectory.Metadata, Certificate) {
+        switch configuration.identity {
+        case .stateDirectory:
+            return (try state.metadata(), try state.certificate())
+        case .files(let certPath, _, _):
+            let certificate = try PEMFile.readCertificate(from: URL(fileURLWithPath: certPath))
+            let sans = try certificate.uriSANs()
+            guard sans.count == 1, let id = try? SPIFFEID(parsing: sans[0]), let name = id.segments().last else {
+                throw ExecutorError.usage("--cert-file '\(certPath)' does not carry exactly one SPIFFE ID")
+            }
+            return (.init(name: name, spiffeID: "\(id)", trustDomain: id.trustDomain), certificate)
+        }
+    }
+
+    private var identityFiles: (cert: String, key: String, ca: String) {
+        switch configuration.identity {
+        case .stateDirectory: return (state.certificatePath, state.keyPath, state.caPath)
+        case .files(let cert, let key, let ca): return (cert, key, ca)
+        }
+    }
+
     private func connect(metadata: ExecutorStateDirectory.Metadata) async throws -> QUICConnection {
+        let files = identityFiles
         var quic = QUICConfiguration(
-            identity: TLSIdentity(certFile: state.certificatePath, keyFile: state.keyPath, caFile: state.caPath),
+            identity: TLSIdentity(certFile: files.cert, keyFile: files.key, caFile: files.ca),
             peerPolicy: .exact(try SPIFFEID.accessPoint(trustDomain: metadata.trustDomain)))
         quic.alpn = controlALPN
         quic.idleTimeout = configuration.idleTimeout
@@ -122,7 +155,12 @@ public final class ExecutorAgent: @unchecked Sendable {
 
     /// Holds the connection, renewing as due, until it closes. Returns why it closed.
     private func stayConnected(_ connection: QUICConnection, metadata: ExecutorStateDirectory.Metadata) async -> String {
-        let renewer = Task { await renewLoop(connection) }
+        let renewer: Task<Void, Never>
+        if case .files = configuration.identity {
+            renewer = Task { await watchFiles(connection) }
+        } else {
+            renewer = Task { await renewLoop(connection) }
+        }
         defer { renewer.cancel() }
         await withTaskCancellationHandler {
             try? await connection.closeFuture.get()
@@ -132,6 +170,28 @@ public final class ExecutorAgent: @unchecked Sendable {
         }
         let reason = try? await connection.eventLoop.submit { connection.closeReason }.get()
         return reason.map { "\($0)" } ?? "closed"
+    }
+
+    /// `--identity files`: when the PEM files change, reconnect so the new certificate is
+    /// presented (the access point sees the rotation at once, not at the next fault).
+    private func watchFiles(_ connection: QUICConnection) async {
+        let files = identityFiles
+        func signature() -> [String] {
+            [files.cert, files.key, files.ca].map { path in
+                let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+                return "\((attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)/\(attributes?[.size] as? Int ?? -1)"
+            }
+        }
+        let initial = signature()
+        while !Task.isCancelled {
+            try? await Task.sleep(nanoseconds: UInt64(configuration.fileCheckInterval * 1e9))
+            if Task.isCancelled { return }
+            if signature() != initial {
+                logger.info("identity files changed; reconnecting with the new certificate")
+                connection.close(applicationErrorCode: 0, reason: "executor identity rotated")
+                return
+            }
+        }
     }
 
     private func renewLoop(_ connection: QUICConnection) async {

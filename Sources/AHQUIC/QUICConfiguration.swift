@@ -1,4 +1,5 @@
 import AHSPIFFE
+import Foundation
 import NIOCore
 
 /// Tunables for one endpoint. Defaults suit an access point with thousands of mostly idle
@@ -95,6 +96,9 @@ public struct VerifiedPeer: Sendable {
     public let id: SPIFFEID
     /// SHA-256 of the leaf's DER SubjectPublicKeyInfo: binds the identity to one key.
     public let publicKeySHA256: [UInt8]
+    /// The leaf's expiry and serial number (hex), for records of certificates we did not issue.
+    public let notAfter: Date
+    public let serialHex: String
 }
 
 extension TimeAmount {

@@ -105,3 +105,16 @@ done:
   gnutls_x509_trust_list_deinit(list, 1);
   return rv;
 }
+
+int ah_x509_expiry_and_serial(const gnutls_datum_t *der, int64_t *not_after,
+                              uint8_t *serial, size_t *serial_len) {
+  gnutls_x509_crt_t crt;
+  int rv = gnutls_x509_crt_init(&crt);
+  if (rv < 0) return rv;
+  if ((rv = gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER)) >= 0) {
+    *not_after = (int64_t)gnutls_x509_crt_get_expiration_time(crt);
+    rv = gnutls_x509_crt_get_serial(crt, serial, serial_len);
+  }
+  gnutls_x509_crt_deinit(crt);
+  return rv;
+}

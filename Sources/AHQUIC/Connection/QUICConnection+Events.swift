@@ -32,6 +32,7 @@ extension QUICConnection {
         case .success(let peer):
             peerIdentity = peer.id
             peerPublicKeySHA256 = peer.publicKeySHA256
+            verifiedPeer = peer
             return true
         case .failure(let rejection):
             let reason = rejection.description

@@ -40,6 +40,8 @@ public final class QUICConnection: @unchecked Sendable, CustomStringConvertible 
     public internal(set) var peerIdentity: SPIFFEID?
     /// SHA-256 of the peer leaf's SubjectPublicKeyInfo, set with `peerIdentity`.
     public internal(set) var peerPublicKeySHA256: [UInt8]?
+    /// Everything the handshake verified about the peer's certificate.
+    public internal(set) var verifiedPeer: VerifiedPeer?
     /// The ALPN both sides agreed on, once the handshake completed.
     public internal(set) var negotiatedALPN: String?
     /// Why peer verification failed, when it did (logged and reported in errors).

@@ -1,5 +1,6 @@
 import AHSPIFFE
 import CNgtcp2
+import Foundation
 
 /// Verifies the peer during the TLS handshake: the chain must be valid against our trust
 /// bundle (GnuTLS checks signatures, validity period, key usage) and the leaf must carry
@@ -68,7 +69,15 @@ enum PeerCertificateCheck {
         guard ah_x509_spki_sha256(certs, &keyHash) == 0 else {
             return .failure(PeerRejection("cannot read the public key of \(id)"))
         }
-        let peer = VerifiedPeer(id: id, publicKeySHA256: keyHash)
+        var notAfter: Int64 = 0
+        var serial = [UInt8](repeating: 0, count: 40)
+        var serialLength = serial.count
+        guard ah_x509_expiry_and_serial(certs, &notAfter, &serial, &serialLength) >= 0 else {
+            return .failure(PeerRejection("cannot read the certificate of \(id)"))
+        }
+        let peer = VerifiedPeer(id: id, publicKeySHA256: keyHash,
+                                notAfter: Date(timeIntervalSince1970: TimeInterval(notAfter)),
+                                serialHex: hexString(serial[0..<serialLength]))
         if let authorizer = configuration.peerAuthorizer, let refusal = authorizer(peer) {
             return .failure(PeerRejection("\(id) refused: \(refusal)"))
         }

@@ -96,3 +96,7 @@ int ah_sha256(const void *data, size_t len, uint8_t out[32]);
 /// Sets *status to GnuTLS verification flags (0 = trusted). Returns 0 or a GnuTLS error.
 int ah_x509_verify_with_ca(const gnutls_datum_t *chain, unsigned count,
                            const gnutls_datum_t *ca_der, unsigned *status);
+
+/// Expiry and serial number (big-endian bytes, up to 20) of a DER certificate.
+int ah_x509_expiry_and_serial(const gnutls_datum_t *der, int64_t *not_after,
+                              uint8_t *serial, size_t *serial_len);

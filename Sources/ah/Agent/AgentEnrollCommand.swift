@@ -1,6 +1,7 @@
 import AHExecutor
 import ArgumentParser
 import Foundation
+import Logging
 import NIOPosix
 
 struct AgentEnrollCommand: AsyncParsableCommand {
@@ -41,12 +42,47 @@ struct AgentEnrollCommand: AsyncParsableCommand {
     @Flag(name: .customLong("enroll-only"), help: "Enroll and exit instead of staying connected.")
     var enrollOnly = false
 
+    @Option(help: ArgumentHelp("auto: the identity enrolled into --state-dir; files: bring-your-own PEM files (reloaded when they change, not renewed).", valueName: "auto|files"))
+    var identity: IdentityMode = .auto
+
+    @Option(name: .customLong("cert-file"), help: ArgumentHelp("With --identity files: PEM certificate (SPIFFE SVID).", valueName: "pem"))
+    var certFile: String?
+
+    @Option(name: .customLong("key-file"), help: ArgumentHelp("With --identity files: PEM private key.", valueName: "pem"))
+    var keyFile: String?
+
+    @Option(name: .customLong("ca-file"), help: ArgumentHelp("With --identity files: PEM trust bundle.", valueName: "pem"))
+    var caFile: String?
+
+    enum IdentityMode: String, ExpressibleByArgument, CaseIterable {
+        case auto, files
+    }
+
     func validate() throws {
         _ = try remote()
         if (token == nil) != (caPin == nil) {
             throw ValidationError("--token and --ca-pin go together (first enrollment); give both or neither")
         }
+        if identity == .files {
+            guard token == nil else { throw ValidationError("--token enrolls an identity; --identity files brings one") }
+            for (flag, path) in [("--cert-file", certFile), ("--key-file", keyFile), ("--ca-file", caFile)] {
+                guard let path else { throw ValidationError("--identity files needs \(flag)") }
+                guard FileManager.default.isReadableFile(atPath: path) else { throw ValidationError("\(flag) '\(path)' is not a readable file") }
+            }
+        }
         _ = try parseTags(tags)
+    }
+
+    /// Runs the agent until SIGTERM/SIGINT (which sends the access point a close).
+    private func runUntilSignal(_ agent: ExecutorAgent, logger: Logger) async throws {
+        let run = Task { try await agent.run() }
+        let stop = Task {
+            let signal = await SignalWaiter.waitForTermination()
+            logger.info("signal \(signal): disconnecting")
+            run.cancel()
+        }
+        defer { stop.cancel() }
+        try await run.value
     }
 
     /// `quic://HOST:PORT` (the scheme is optional).
@@ -65,6 +101,19 @@ struct AgentEnrollCommand: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup.singleton
         do {
             let state = try ExecutorStateDirectory(path: stateDir)
+            var configuration = ExecutorAgent.Configuration(host: remote.host, port: remote.port)
+            configuration.maxRetries = maxRetries
+            if identity == .files, let certFile, let keyFile, let caFile {
+                configuration.identity = .files(certificate: certFile, key: keyFile, ca: caFile)
+                let agent = ExecutorAgent(state: state, configuration: configuration, group: group, logger: logger)
+                let (metadata, _) = try agent.currentIdentity()
+                guard metadata.name == name else {
+                    throw ExecutorError.usage("--name '\(name)' does not match the certificate's SPIFFE ID \(metadata.spiffeID)")
+                }
+                if enrollOnly { return }
+                try await runUntilSignal(agent, logger: logger)
+                return
+            }
             if let token, let caPin {
                 _ = try await Enroller.enroll(host: remote.host, port: remote.port, token: token, caPin: caPin, name: name,
                                               tags: try parseTags(tags), state: state, group: group, logger: logger)
@@ -74,17 +123,8 @@ struct AgentEnrollCommand: AsyncParsableCommand {
                 throw ExecutorError.usage("--name '\(name)' does not match the identity in \(stateDir) ('\(try state.metadata().name)')")
             }
             if enrollOnly { return }
-            var configuration = ExecutorAgent.Configuration(host: remote.host, port: remote.port)
-            configuration.maxRetries = maxRetries
             let agent = ExecutorAgent(state: state, configuration: configuration, group: group, logger: logger)
-            let run = Task { try await agent.run() }
-            let stop = Task {
-                let signal = await SignalWaiter.waitForTermination()
-                logger.info("signal \(signal): disconnecting")
-                run.cancel()
-            }
-            defer { stop.cancel() }
-            try await run.value
+            try await runUntilSignal(agent, logger: logger)
         } catch let error as ExecutorError {
             switch error {
             case .usage(let message): throw CLIError.usage(message)
