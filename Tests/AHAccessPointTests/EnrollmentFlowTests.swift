@@ -178,3 +178,23 @@ final class RenewalTests: XCTestCase {
         try await serve.process.waitForStderr(containing: "certificate renewed", timeout: 1)
     }
 }
+
+/// An executor whose stored certificate has expired cannot reconnect: it says so and exits 3.
+final class ExpiredIdentityTests: XCTestCase {
+    func testExpiredStoredIdentityExitsThreeAskingForANewToken() async throws {
+        let directory = try TemporaryDirectory(prefix: "ah-expired")
+        let serve = try await ServeProcess.start(dataDir: directory.file("data").path, extra: ["--svid-ttl", "10s"])
+        defer { Task { await serve.stop() } }
+        let token = try await tokenCreate(serve)
+        let state = directory.file("agent").path
+        let enrolled = try await ah(["agent", "enroll", "--enroll-only", "--remote-server", serve.remote, "--state-dir", state,
+                                     "--name", "sleeper", "--token", token, "--ca-pin", serve.pin])
+        XCTAssertEqual(enrolled.exit, .exited(0), enrolled.transcript)
+        // The scenario is "the 10 s certificate runs out while the executor is down".
+        try await Task.sleep(nanoseconds: 11_000_000_000)
+        let result = try await ah(["agent", "enroll", "--remote-server", serve.remote, "--state-dir", state, "--name", "sleeper"])
+        XCTAssertEqual(result.exit, .exited(3), result.transcript)
+        XCTAssertTrue(result.stderrString.contains("expired"), result.stderrString)
+        XCTAssertTrue(result.stderrString.contains("new --token"), result.stderrString)
+    }
+}
