@@ -24,12 +24,7 @@ struct CAPinCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let directory: AccessPointDataDirectory
-        do {
-            directory = try AccessPointDataDirectory.open(path: dataDir, trustDomain: nil, create: false)
-        } catch {
-            throw CLIError.usage("\(error)")
-        }
+        let directory = try ExistingDataDirectory.open(dataDir)
         if json {
             printJSON(["pin": directory.caPin, "trustDomain": directory.trustDomain])
         } else {

@@ -42,17 +42,11 @@ struct TokenCreateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let directory: AccessPointDataDirectory
-        do {
-            directory = try AccessPointDataDirectory.open(path: dataDir, trustDomain: nil, create: false)
-        } catch {
-            throw CLIError.usage("\(error)")
-        }
-        let store = try SQLiteIdentityStore(path: directory.statePath)
+        let (_, store) = try ExistingDataDirectory.openStore(dataDir)
         let minted = JoinTokens.mint()
         let now = Date()
         let expiresAt = now.addingTimeInterval(TimeInterval(ttl.seconds))
-        try await store.createJoinToken(id: minted.id, hash: minted.hash, expiresAt: expiresAt, uses: uses,
+        try store.createJoinToken(id: minted.id, hash: minted.hash, expiresAt: expiresAt, uses: uses,
                                         tags: try parseTags(tags), now: now)
         if json {
             printJSON(["token": minted.token, "id": minted.id, "expiresAt": ISO8601DateFormatter().string(from: expiresAt), "uses": uses])

@@ -25,16 +25,10 @@ struct ExecutorsRevokeCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let directory: AccessPointDataDirectory
-        do {
-            directory = try AccessPointDataDirectory.open(path: dataDir, trustDomain: nil, create: false)
-        } catch {
-            throw CLIError.usage("\(error)")
-        }
-        let store = try SQLiteIdentityStore(path: directory.statePath)
+        let (_, store) = try ExistingDataDirectory.openStore(dataDir)
         let changed: Bool
         do {
-            changed = try await store.revoke(name: name, reason: reason, now: Date())
+            changed = try store.revoke(name: name, reason: reason, now: Date())
         } catch let error as IdentityStoreError {
             throw CLIError.usage("executor '\(name)': \(error)")
         }

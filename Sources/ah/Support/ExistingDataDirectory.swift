@@ -1,0 +1,24 @@
+import AHAccessPoint
+import AHStore
+
+/// Admin commands run next to an access point on its data directory. A missing or foreign
+/// directory is bad input (exit 2) naming the path, never a crash or a new empty state.
+enum ExistingDataDirectory {
+    static func open(_ path: String) throws -> AccessPointDataDirectory {
+        do {
+            return try AccessPointDataDirectory.open(path: path, trustDomain: nil, create: false)
+        } catch {
+            throw CLIError.usage("\(error)")
+        }
+    }
+
+    /// The directory and its state file.
+    static func openStore(_ path: String) throws -> (AccessPointDataDirectory, SQLiteIdentityStore) {
+        let directory = try open(path)
+        do {
+            return (directory, try SQLiteIdentityStore(path: directory.statePath))
+        } catch {
+            throw CLIError.failed("cannot open the state file \(directory.statePath): \(error)")
+        }
+    }
+}
