@@ -21,6 +21,7 @@ struct DebugCommand: AsyncParsableCommand {
             DebugQUICDownloadServerCommand.self,
             DebugQUICDownloadCommand.self,
             DebugDevCertsCommand.self,
+            DebugEnrollLoadCommand.self,
         ]
     )
 }

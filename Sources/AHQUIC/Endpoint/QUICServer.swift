@@ -29,7 +29,7 @@ public final class QUICServer: Sendable {
         let hooks = QUICEndpointHandler.ServerHooks(onConnection: onConnection, inboundStreamInitializer: inboundStreamInitializer,
                                                     events: continuation)
         let channel = try await DatagramBootstrap(group: group)
-            .udpOptions(configuration)
+            .udpOptions(configuration, reuseAddress: true)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = QUICEndpointHandler(configuration: configuration, credentials: credentials,
@@ -84,13 +84,16 @@ public final class QUICServer: Sendable {
 }
 
 extension DatagramBootstrap {
-    func udpOptions(_ configuration: QUICConfiguration) -> DatagramBootstrap {
+    /// `reuseAddress` only for servers (fast restart on the same port). Client sockets must
+    /// not set it: Linux may then hand a new ephemeral socket a port another live socket of
+    /// this process holds, and one connection's packets land on the other's socket.
+    func udpOptions(_ configuration: QUICConfiguration, reuseAddress: Bool) -> DatagramBootstrap {
         let gro = configuration.useSegmentationOffload && System.supportsUDPReceiveOffload
         // recvmmsg: several datagrams per syscall. Each slot must hold the largest datagram
         // we can be handed: one QUIC packet, or a GRO batch of up to 64 KiB.
         let messages = gro ? 8 : 32
         let slot = gro ? 65_536 : 2048
-        var bootstrap = self.channelOption(.socketOption(.so_reuseaddr), value: 1)
+        var bootstrap = self.channelOption(.socketOption(.so_reuseaddr), value: reuseAddress ? 1 : 0)
             .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(configuration.socketReceiveBufferSize))
             .channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(configuration.socketSendBufferSize))
             .channelOption(.datagramVectorReadMessageCount, value: messages)
