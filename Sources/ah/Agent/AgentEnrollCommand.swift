@@ -85,15 +85,7 @@ struct AgentEnrollCommand: AsyncParsableCommand {
         try await run.value
     }
 
-    /// `quic://HOST:PORT` (the scheme is optional).
-    func remote() throws -> HostPort {
-        var text = remoteServer
-        if text.hasPrefix("quic://") { text.removeFirst(7) }
-        guard let parsed = try? HostPort.parse(text), parsed.port > 0 else {
-            throw ValidationError("--remote-server '\(remoteServer)' is not quic://HOST:PORT")
-        }
-        return parsed
-    }
+    func remote() throws -> HostPort { try HostPort.quicRemote(remoteServer) }
 
     func run() async throws {
         let logger = CLILogging.logger("ah.agent")

@@ -90,15 +90,7 @@ struct DebugEnrollLoadCommand: AsyncParsableCommand {
         guard timeout.seconds > 0 else { throw ValidationError("--timeout '\(timeout)' must be positive") }
     }
 
-    /// `quic://HOST:PORT` (the scheme is optional).
-    func remote() throws -> HostPort {
-        var text = remoteServer
-        if text.hasPrefix("quic://") { text.removeFirst(7) }
-        guard let parsed = try? HostPort.parse(text), parsed.port > 0 else {
-            throw ValidationError("--remote-server '\(remoteServer)' is not quic://HOST:PORT")
-        }
-        return parsed
-    }
+    func remote() throws -> HostPort { try HostPort.quicRemote(remoteServer) }
 
     func run() async throws {
         let logger = CLILogging.logger("ah.debug.enroll-load")

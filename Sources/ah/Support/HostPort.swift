@@ -35,5 +35,16 @@ struct HostPort: ExpressibleByArgument, CustomStringConvertible, Sendable {
         return HostPort(host: String(hostPart), port: port)
     }
 
+    /// An access point's QUIC address, `quic://HOST:PORT` (the scheme may be left out);
+    /// anything else is bad input naming the value.
+    static func quicRemote(_ text: String, flag: String = "--remote-server") throws -> HostPort {
+        var rest = text
+        if rest.hasPrefix("quic://") { rest.removeFirst(7) }
+        guard let parsed = try? HostPort.parse(rest), parsed.port > 0 else {
+            throw ValidationError("\(flag) '\(text)' is not quic://HOST:PORT")
+        }
+        return parsed
+    }
+
     var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
