@@ -12,34 +12,6 @@ final class BackpressureTests: XCTestCase {
     override func setUpWithError() throws { fixture = try QUICFixture() }
     override func tearDown() { fixture.shutdown() }
 
-    /// Counts what the application handed to the stream, so the test can see the sender stall.
-    final class CountingDownloadServer: ChannelInboundHandler {
-        typealias InboundIn = ByteBuffer
-        typealias OutboundOut = ByteBuffer
-        let size: Int
-        let counter: ManagedCounter
-        let pattern = PatternSource(seed: 0)
-        var sent = 0
-        init(size: Int, counter: ManagedCounter) { self.size = size; self.counter = counter }
-
-        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-            if case ChannelEvent.inputClosed = event { pump(context) }
-        }
-        func channelWritabilityChanged(context: ChannelHandlerContext) {
-            if context.channel.isWritable { pump(context) }
-        }
-        private func pump(_ context: ChannelHandlerContext) {
-            while sent < size && context.channel.isWritable {
-                let chunk = pattern.chunk(at: sent, maxLength: size - sent)
-                sent += chunk.readableBytes
-                context.write(wrapOutboundOut(chunk), promise: nil)
-            }
-            counter.set(sent)
-            context.flush()
-            if sent == size { sent += 1; context.close(mode: .output, promise: nil) }
-        }
-    }
-
     func testStalledReaderStopsSenderWithBoundedBuffersAndLosesNothing() async throws {
         let size = 48 * 1024 * 1024
         let streamWindow: UInt64 = 256 * 1024
@@ -56,7 +28,7 @@ final class BackpressureTests: XCTestCase {
         let serverStream = NIOLockedValueBoxHolder<QUICStreamChannel>()
         let server = try await fixture.startServer(serverConfiguration) { stream in
             serverStream.set(stream)
-            return stream.pipeline.addHandler(CountingDownloadServer(size: size, counter: counter))
+            return stream.pipeline.addHandler(PatternWriter(count: size, seed: 0, start: .whenPeerFinishes, progress: counter))
         }
         let connection = try await fixture.connect(to: server, clientConfiguration)
         // Wrap the stream for async use inside the initializer, before it becomes active,

@@ -11,28 +11,6 @@ final class StreamDirectionTests: XCTestCase {
     override func setUpWithError() throws { fixture = try QUICFixture() }
     override func tearDown() { fixture.shutdown() }
 
-    /// Writes `count` pattern bytes then FIN, as soon as the stream is active.
-    final class PatternWriter: ChannelInboundHandler {
-        typealias InboundIn = ByteBuffer
-        typealias OutboundOut = ByteBuffer
-        let count: Int
-        let pattern: PatternSource
-        var sent = 0
-        init(count: Int, seed: Int) { self.count = count; pattern = PatternSource(seed: seed) }
-        func channelActive(context: ChannelHandlerContext) { pump(context) }
-        func channelWritabilityChanged(context: ChannelHandlerContext) { pump(context) }
-        private func pump(_ context: ChannelHandlerContext) {
-            guard sent <= count else { return }
-            while sent < count && context.channel.isWritable {
-                let chunk = pattern.chunk(at: sent, maxLength: count - sent)
-                sent += chunk.readableBytes
-                context.write(wrapOutboundOut(chunk), promise: nil)
-            }
-            context.flush()
-            if sent == count { sent += 1; context.close(mode: .output, promise: nil) }
-        }
-    }
-
     func testClientOpenedUnidirectionalStreamDeliversToServer() async throws {
         let received = NIOLockedValueBoxHolder<EventLoopFuture<(Int, SHA256.Digest)>>()
         let server = try await fixture.startServer { stream in
