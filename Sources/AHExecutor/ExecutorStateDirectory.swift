@@ -69,15 +69,9 @@ public struct ExecutorStateDirectory: Sendable {
         try writeAtomically(certificatePEM, to: certificatePath)
     }
 
+    /// Readers (the running agent, an operator) see the old file or the whole new one.
     private func writeAtomically(_ text: String, to path: String) throws {
-        let temporary = path + ".tmp-\(UInt32.random(in: 0...UInt32.max))"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o644]) else {
-            throw ExecutorError.io("cannot write \(temporary)")
-        }
-        if rename(temporary, path) != 0 {
-            unlink(temporary)
-            throw ExecutorError.io("cannot replace \(path): errno \(errno)")
-        }
+        try AtomicFileWriter.write(Array(text.utf8), to: URL(fileURLWithPath: path), mode: PEMFile.certificateMode)
     }
 }
 
@@ -89,11 +83,10 @@ public enum ExecutorError: Error, CustomStringConvertible, Equatable {
     case refused(String)
     /// The stored certificate has expired: a new token is needed (exit 3).
     case identityExpired(String)
-    case io(String)
 
     public var description: String {
         switch self {
-        case .usage(let s), .refused(let s), .io(let s): return s
+        case .usage(let s), .refused(let s): return s
         case .identityExpired(let s): return s
         }
     }

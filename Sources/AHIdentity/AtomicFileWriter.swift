@@ -14,8 +14,8 @@ import Foundation
 /// `chmod`; so the temp file is created by `open(O_CREAT|O_EXCL, mode)` with the final mode,
 /// in the destination's directory (so `rename` is atomic), fsynced, renamed over the
 /// destination, and the directory is fsynced so the rename survives a crash.
-enum AtomicFileWriter {
-    static func write(_ bytes: [UInt8], to url: URL, mode: mode_t) throws {
+public enum AtomicFileWriter {
+    public static func write(_ bytes: [UInt8], to url: URL, mode: mode_t) throws {
         let directory = url.deletingLastPathComponent().path
         let temp = directory + "/." + url.lastPathComponent + ".tmp-" + randomSuffix()
         let fd = open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode)

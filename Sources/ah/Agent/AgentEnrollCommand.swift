@@ -121,7 +121,6 @@ struct AgentEnrollCommand: AsyncParsableCommand {
             switch error {
             case .usage(let message): throw CLIError.usage(message)
             case .refused(let message), .identityExpired(let message): throw CLIError.unreachable(message)
-            case .io(let message): throw CLIError.failed(message)
             }
         }
     }
