@@ -33,6 +33,32 @@ let package = Package(
                 .linkedLibrary("gnutls"),
             ]
         ),
+        // GnuTLS for TLS over TCP (the HTTP/CONNECT port and `ah connect` to https:// URLs),
+        // with a shim for the transport callbacks.
+        .target(
+            name: "CGnuTLSStream",
+            linkerSettings: [.linkedLibrary("gnutls")]
+        ),
+        // TLS as a NIO channel handler over GnuTLS, server and client side.
+        .target(
+            name: "AHTLS",
+            dependencies: [
+                "CGnuTLSStream",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: loopConfined
+        ),
+        // Byte pipes between two channels (TCP, QUIC stream, stdio) with backpressure and
+        // half-close carried through: every tunnel hop.
+        .target(
+            name: "AHTunnel",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: loopConfined
+        ),
         // SPIFFE ID parsing and peer policies: pure Swift, shared by transport and identity.
         .target(name: "AHSPIFFE"),
         // QUIC endpoints, connections and stream channels on SwiftNIO; mutual TLS.
@@ -73,7 +99,8 @@ let package = Package(
         .target(
             name: "AHHTTP",
             dependencies: [
-                "AHStore", "AHSPIFFE",
+                "AHStore", "AHSPIFFE", "AHTunnel", "AHTLS",
+                .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -91,8 +118,9 @@ let package = Package(
         .target(
             name: "AHAccessPoint",
             dependencies: [
-                "AHQUIC", "AHIdentity", "AHStore", "AHSPIFFE", "AHControl", "AHHTTP",
+                "AHQUIC", "AHIdentity", "AHStore", "AHSPIFFE", "AHControl", "AHHTTP", "AHTunnel",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -105,7 +133,7 @@ let package = Package(
         .target(
             name: "AHExecutor",
             dependencies: [
-                "AHQUIC", "AHIdentity", "AHSPIFFE", "AHControl",
+                "AHQUIC", "AHIdentity", "AHSPIFFE", "AHControl", "AHTunnel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -119,6 +147,7 @@ let package = Package(
             name: "ah",
             dependencies: [
                 "AHQUIC", "AHIdentity", "AHSPIFFE", "AHConfig", "AHHTTP", "AHAccessPoint", "AHExecutor", "AHStore",
+                "AHTunnel", "AHTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -148,6 +177,16 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 "AHControl", "AHSPIFFE", .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: loopConfined
+        ),
+        .testTarget(
+            name: "AHTLSTests",
+            dependencies: [
+                "AHTLS", "AHTunnel", "AHTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: loopConfined
         ),

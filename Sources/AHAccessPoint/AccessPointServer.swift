@@ -23,6 +23,10 @@ public final class AccessPointServer: Sendable {
         /// How long an unauthenticated enrollment connection may stay open.
         public var enrollmentDeadline: TimeAmount = .seconds(10)
         public var idleTimeout: TimeAmount = .seconds(30)
+        /// How long a new `ah/1` connection may take to send Hello.
+        public var helloDeadline: TimeAmount = .seconds(10)
+        /// Sent in Ack; executors log when it changes.
+        public var configHash: String = ""
 
         public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
     }
@@ -64,14 +68,17 @@ public final class AccessPointServer: Sendable {
         }
 
         let deadline = configuration.enrollmentDeadline
+        let control = ControlContext(registry: registry, store: store, configHash: configuration.configHash,
+                                     helloDeadline: configuration.helloDeadline, logger: logger)
         let quic = try await QUICServer.bind(
             host: configuration.quicHost, port: configuration.quicPort, configuration: quicConfiguration,
             group: group, logger: logger,
             onConnection: { connection in
-                Self.connectionEstablished(connection, registry: registry, known: known, store: store, deadline: deadline, logger: logger)
+                Self.connectionEstablished(connection, registry: registry, known: known, store: store, deadline: deadline,
+                                           helloDeadline: configuration.helloDeadline, logger: logger)
             },
             inboundStreamInitializer: { stream in
-                Self.initialize(stream, enrollment: enrollment, logger: logger)
+                Self.initialize(stream, enrollment: enrollment, control: control, logger: logger)
             })
         let watcher = Task {
             await Self.watchRevocations(store: store, known: known, registry: registry,
@@ -95,6 +102,14 @@ public final class AccessPointServer: Sendable {
         self.watcher = watcher
     }
 
+    /// Tells every connected executor Goodbye (they stop expecting tunnels from us and will
+    /// reconnect to whoever answers next). Open tunnels are the ingress's business.
+    public func sayGoodbye(reason: String, grace: TimeInterval) {
+        for (_, entry) in registry.snapshot() {
+            entry.control?.sayGoodbye(Goodbye(reason: reason, graceMillis: Int(grace * 1000)))
+        }
+    }
+
     /// Closes every connection (executors see "access point shutting down") and stops.
     public func close() async {
         watcher.cancel()
@@ -104,7 +119,8 @@ public final class AccessPointServer: Sendable {
     // MARK: Connections and streams
 
     private static func connectionEstablished(_ connection: QUICConnection, registry: ExecutorRegistry, known: KnownExecutors,
-                                              store: SQLiteIdentityStore, deadline: TimeAmount, logger: Logger) {
+                                              store: SQLiteIdentityStore, deadline: TimeAmount, helloDeadline: TimeAmount,
+                                              logger: Logger) {
         if connection.negotiatedALPN == enrollmentALPN {
             // First contact gets one short window to enroll, then it is closed.
             connection.eventLoop.scheduleTask(in: deadline) {
@@ -119,6 +135,13 @@ public final class AccessPointServer: Sendable {
             previous.close(applicationErrorCode: 0x12, reason: "replaced by a newer connection")
         }
         logger.info("executor connected", metadata: ["name": "\(name)", "remote": "\(connection.remoteAddress)"])
+        // An executor that does not say Hello is not usable for tunnels or listings: drop it.
+        connection.eventLoop.scheduleTask(in: helloDeadline) {
+            if let entry = registry.entry(for: name), entry.connection === connection, entry.hello == nil {
+                logger.warning("closing executor connection: no hello in time", metadata: ["name": "\(name)", "deadline": "\(helloDeadline)"])
+                connection.close(applicationErrorCode: ConnectionCloseCode.protocolViolation, reason: "no hello within \(helloDeadline)")
+            }
+        }
         let entry = known.entry(name)
         if let verified = connection.verifiedPeer, entry == nil || (entry!.bringYourOwn && entry!.publicKeySHA256 != verified.publicKeySHA256) {
             // A certificate we did not issue through enrollment (`--identity files`): record
@@ -152,7 +175,8 @@ public final class AccessPointServer: Sendable {
         }
     }
 
-    private static func initialize(_ stream: QUICStreamChannel, enrollment: EnrollmentService, logger: Logger) -> EventLoopFuture<Void> {
+    private static func initialize(_ stream: QUICStreamChannel, enrollment: EnrollmentService, control: ControlContext,
+                                   logger: Logger) -> EventLoopFuture<Void> {
         let connection = stream.connection
         let loop = stream.eventLoop
         if connection.negotiatedALPN == enrollmentALPN {
@@ -172,15 +196,26 @@ public final class AccessPointServer: Sendable {
                 onError: { error in logger.warning("bad enrollment request", metadata: ["remote": "\(remote)", "error": "\(error)"]) })
             return stream.pipeline.addHandler(responder)
         }
-        guard let peer = connection.peerIdentity else { return stream.close() }
-        let responder = FrameResponder<RenewRequest, EnrollResponse>(
-            respond: { request in
-                let promise = loop.makePromise(of: EnrollResponse.self)
-                promise.completeWithTask { await enrollment.renew(csr: request.csr, peer: peer) }
-                return promise.futureResult
+        guard let peer = connection.peerIdentity, let name = peer.segments().last else { return stream.close() }
+        let dispatcher = StreamKindDispatcher(
+            install: { header, pipeline in
+                switch header.type {
+                case "renew":
+                    try pipeline.addHandler(FrameResponder<RenewRequest, EnrollResponse>(
+                        respond: { request in
+                            let promise = loop.makePromise(of: EnrollResponse.self)
+                            promise.completeWithTask { await enrollment.renew(csr: request.csr, peer: peer) }
+                            return promise.futureResult
+                        },
+                        onError: { error in logger.warning("bad renewal request", metadata: ["peer": "\(peer)", "error": "\(error)"]) }))
+                case "hello":
+                    try control.install(on: pipeline, stream: stream, name: name)
+                default:
+                    throw FrameError.malformed("unknown stream kind '\(header.type.prefix(32))'")
+                }
             },
-            onError: { error in logger.warning("bad control request", metadata: ["peer": "\(peer)", "error": "\(error)"]) })
-        return stream.pipeline.addHandler(responder)
+            onError: { error in logger.warning("bad stream from executor", metadata: ["peer": "\(peer)", "error": "\(error)"]) })
+        return stream.pipeline.addHandler(dispatcher)
     }
 
     /// Re-reads executors from the state file; a newly revoked identity loses its live

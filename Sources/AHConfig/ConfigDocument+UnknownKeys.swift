@@ -20,12 +20,16 @@ extension ConfigDocument {
         for key in table.keys.sorted() {
             if case .table(let nested) = table[key], let subcommand = command.subcommand(named: key) {
                 check(nested, in: subcommand, path: path + [key], topLevelNames: topLevelNames, into: &warnings)
-            } else if !known.contains(key) {
+            } else if !known.contains(key) && !(Self.structuredKeys[path]?.contains(key) ?? false) {
                 let place = path.isEmpty ? "" : " in \(sectionName(path))"
                 warnings.append("config file '\(self.path)': unknown key '\(key)'\(place) ignored")
             }
         }
     }
+
+    /// Tables that a command reads itself rather than as options: `[[serve.acl]]`, the access
+    /// point's ACL rules.
+    static let structuredKeys: [[String]: Set<String>] = [["serve"]: ["acl"]]
 
     /// Both spellings of every fillable long name of one command.
     static func optionKeys(of command: CommandDescription) -> Set<String> {

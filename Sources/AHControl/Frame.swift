@@ -23,15 +23,24 @@ public enum Frame {
     /// Takes one complete frame off the front of `buffer`, or returns nil if more bytes are
     /// needed. Throws as soon as a length over the bound is seen.
     public static func decode<T: Decodable>(_ type: T.Type, from buffer: inout ByteBuffer) throws -> T? {
+        guard let body = try nextBody(from: &buffer) else { return nil }
+        return try decodeBody(type, body)
+    }
+
+    /// The JSON of the next complete frame, or nil if more bytes are needed.
+    public static func nextBody(from buffer: inout ByteBuffer) throws -> Data? {
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return nil }
         guard Int(length) <= maxFrameSize else { throw FrameError.tooLarge(Int(length)) }
         guard buffer.readableBytes >= 4 + Int(length) else { return nil }
         buffer.moveReaderIndex(forwardBy: 4)
-        let body = buffer.readBytes(length: Int(length))!
+        return Data(buffer.readBytes(length: Int(length))!)
+    }
+
+    public static func decodeBody<T: Decodable>(_ type: T.Type, _ body: Data) throws -> T {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         do {
-            return try decoder.decode(T.self, from: Data(body))
+            return try decoder.decode(T.self, from: body)
         } catch {
             throw FrameError.malformed("\(error)")
         }

@@ -49,6 +49,17 @@ public final class ExecutorAgent: @unchecked Sendable {
         public var maxRetries: Int?
         public var idleTimeout: TimeAmount = .seconds(30)
         public var keepAlive: TimeAmount = .seconds(10)
+        /// What tunnels may reach (`--ssh`, `--ssh-dst`, `--allow-tcp`).
+        public var tunnelPolicy = TunnelPolicy()
+        /// `.pub` files of the sshd's host keys; empty: ask the sshd with ssh-keyscan.
+        public var sshHostKeyFiles: [String] = []
+        public var heartbeatInterval: TimeAmount = .seconds(5)
+        /// How long the access point has to answer Hello before the connection is dropped.
+        public var helloTimeout: TimeAmount = .seconds(10)
+        /// On shutdown: how long open tunnels may still run after Goodbye.
+        public var shutdownGrace: TimeInterval = 30
+        /// Tags the executor asked for (reported in Hello; the enrolled ones are authoritative).
+        public var tags: [String: String] = [:]
 
         public init(host: String, port: Int) {
             self.host = host
@@ -66,12 +77,15 @@ public final class ExecutorAgent: @unchecked Sendable {
     private var connections = 0
     private var renewals = 0
     private let continuation: AsyncStream<ExecutorEvent>.Continuation
+    /// The executor's end of tunnels, shared by all connections (tunnels may outlive one).
+    public let tunnels: TunnelOpener
 
     public init(state: ExecutorStateDirectory, configuration: Configuration, group: EventLoopGroup, logger: Logger) {
         self.state = state
         self.configuration = configuration
         self.group = group
         self.logger = logger
+        self.tunnels = TunnelOpener(policy: configuration.tunnelPolicy, logger: logger)
         (events, continuation) = AsyncStream.makeStream(of: ExecutorEvent.self, bufferingPolicy: .bufferingNewest(256))
     }
 
@@ -93,13 +107,21 @@ public final class ExecutorAgent: @unchecked Sendable {
             }
             let started = Date()
             do {
+                let hello = makeHello(name: metadata.name)
                 let connection = try await connect(metadata: metadata)
+                let control: ExecutorControlHandler
+                do {
+                    control = try await openControl(connection, hello: hello)
+                } catch {
+                    connection.close(applicationErrorCode: ConnectionCloseCode.protocolViolation, reason: "no Ack to Hello")
+                    throw error
+                }
                 failures = 0
                 connections += 1
                 logger.info("connected to access point", metadata: [
                     "remote": "\(connection.remoteAddress)", "spiffeId": "\(metadata.spiffeID)", "connections": "\(connections)"])
                 emit(.connected(remote: "\(connection.remoteAddress)"))
-                let reason = await stayConnected(connection, metadata: metadata)
+                let reason = await stayConnected(connection, control: control)
                 logger.warning("connection to access point ended", metadata: ["reason": "\(reason)"])
                 emit(.disconnected(reason: reason))
                 backoff.connectionLasted(Date().timeIntervalSince(started))
@@ -149,12 +171,61 @@ public final class ExecutorAgent: @unchecked Sendable {
         quic.alpn = controlALPN
         quic.idleTimeout = configuration.idleTimeout
         quic.keepAliveInterval = configuration.keepAlive
+        let tunnels = self.tunnels
         return try await QUICClient.connect(host: configuration.host, port: configuration.port,
-                                            configuration: quic, group: group, logger: logger)
+                                            configuration: quic, group: group, logger: logger,
+                                            inboundStreamInitializer: { stream in tunnels.initialize(stream) })
+    }
+
+    /// What Hello says about this executor. Host keys are read fresh for every connection,
+    /// so a re-keyed sshd is reported at the next reconnect.
+    func makeHello(name: String) -> Hello {
+        let policy = configuration.tunnelPolicy
+        var hostKeys: [SSHHostKey] = []
+        if policy.sshEnabled {
+            if configuration.sshHostKeyFiles.isEmpty {
+                let scan = SSHHostKeys.scan(policy.sshDestination)
+                hostKeys = scan.keys
+                if let error = scan.error {
+                    logger.warning("cannot read the sshd's host keys; `ah ssh-config` will have none to pin", metadata: ["error": "\(error)"])
+                }
+            } else {
+                do { hostKeys = try SSHHostKeys.read(files: configuration.sshHostKeyFiles) } catch {
+                    logger.warning("cannot read --ssh-host-key files", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        let os = SystemFacts.operatingSystem
+        return Hello(name: name, agentVersion: SystemFacts.agentVersion, os: os.name, osVersion: os.version,
+                     arch: SystemFacts.architecture, cpuCount: SystemFacts.cpuCount, memoryBytes: SystemFacts.memoryBytes,
+                     tags: configuration.tags, sshEnabled: policy.sshEnabled, sshHostKeys: hostKeys,
+                     allowedPorts: policy.allowedPorts,
+                     heartbeatIntervalMillis: Int(configuration.heartbeatInterval.nanoseconds / 1_000_000))
+    }
+
+    /// Opens the control stream, says Hello and waits for Ack. Throws (and the caller drops the
+    /// connection) when the access point does not answer in time.
+    private func openControl(_ connection: QUICConnection, hello: Hello) async throws -> ExecutorControlHandler {
+        let handler = ExecutorControlHandler(hello: hello, interval: configuration.heartbeatInterval,
+                                             openTunnels: { [tunnels] in tunnels.openTunnels },
+                                             loop: connection.eventLoop, logger: logger)
+        _ = try await connection.openStream { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandler(ByteToMessageHandler(ControlFrameDecoder()))
+                try stream.pipeline.syncOperations.addHandler(handler)
+            }
+        }.get()
+        let timeout = connection.eventLoop.scheduleTask(in: configuration.helloTimeout) {
+            handler.acknowledged.fail(ExecutorError.refused("the access point did not acknowledge Hello within \(self.configuration.helloTimeout)"))
+        }
+        defer { timeout.cancel() }
+        let ack = try await handler.acknowledged.futureResult.get()
+        logger.debug("access point acknowledged", metadata: ["configHash": "\(ack.configHash)"])
+        return handler
     }
 
     /// Holds the connection, renewing as due, until it closes. Returns why it closed.
-    private func stayConnected(_ connection: QUICConnection, metadata: ExecutorStateDirectory.Metadata) async -> String {
+    private func stayConnected(_ connection: QUICConnection, control: ExecutorControlHandler) async -> String {
         let renewer: Task<Void, Never>
         if case .files = configuration.identity {
             renewer = Task { await watchFiles(connection) }
@@ -165,11 +236,27 @@ public final class ExecutorAgent: @unchecked Sendable {
         await withTaskCancellationHandler {
             try? await connection.closeFuture.get()
         } onCancel: {
-            // Stopping (SIGTERM): tell the access point, rather than letting it time out.
-            connection.close(applicationErrorCode: 0, reason: "executor shutting down")
+            // Stopping (SIGTERM): Goodbye, no new tunnels, a grace period for open ones, then
+            // a close the access point sees at once rather than after its idle timeout.
+            Task { await self.leave(connection, control: control) }
         }
         let reason = try? await connection.eventLoop.submit { connection.closeReason }.get()
         return reason.map { "\($0)" } ?? "closed"
+    }
+
+    private func leave(_ connection: QUICConnection, control: ExecutorControlHandler) async {
+        let grace = configuration.shutdownGrace
+        tunnels.drain()
+        connection.eventLoop.execute {
+            control.sayGoodbye(Goodbye(reason: "executor shutting down", graceMillis: Int(grace * 1000)))
+        }
+        let open = tunnels.openTunnels
+        if open > 0 {
+            logger.info("waiting for open tunnels to finish", metadata: ["open": "\(open)", "graceSeconds": "\(grace)"])
+            let left = await tunnels.waitForTunnels(grace: grace)
+            if left > 0 { logger.warning("grace period over; closing open tunnels", metadata: ["open": "\(left)"]) }
+        }
+        connection.close(applicationErrorCode: ConnectionCloseCode.normal, reason: "executor shutting down")
     }
 
     /// `--identity files`: when the PEM files change, reconnect so the new certificate is

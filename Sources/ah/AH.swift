@@ -7,7 +7,8 @@ struct AH: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ah",
         abstract: "Control plane for multi-OS testing: access points, executors, leaders and SSH tunnels over QUIC.",
-        subcommands: [ServeCommand.self, AgentCommand.self, CACommand.self, TokenCommand.self, UserCommand.self, ExecutorsCommand.self, DebugCommand.self]
+        subcommands: [ServeCommand.self, AgentCommand.self, ConnectCommand.self, SSHConfigCommand.self, CACommand.self, TokenCommand.self,
+                      UserCommand.self, ExecutorsCommand.self, DebugCommand.self]
     )
 }
 

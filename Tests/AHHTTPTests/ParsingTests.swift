@@ -12,7 +12,7 @@ final class ParsingTests: XCTestCase {
         let v6 = try APIServerURL(parsing: "http://[::1]:9000")
         XCTAssertEqual(v6.host, "::1")
         XCTAssertEqual(v6.authority, "[::1]:9000")
-        for bad in ["https://x:1", "ftp://x", "x:80", "http://", "http://u:p@x:1", "http://x:1/?q=1", "http://x:70000", ""] {
+        for bad in ["ftp://x", "x:80", "http://", "http://u:p@x:1", "http://x:1/?q=1", "http://x:70000", ""] {
             XCTAssertThrowsError(try APIServerURL(parsing: bad), bad) { error in
                 XCTAssertTrue("\(error)".contains("'\(bad)'"), "\(error)")
             }

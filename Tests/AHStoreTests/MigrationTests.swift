@@ -14,9 +14,9 @@ final class MigrationTests: XCTestCase {
     func testNewStateFileIsMigratedToTheLatestVersion() throws {
         let fixture = try StoreFixture()
         let database = try StateDatabase.open(path: fixture.path)
-        XCTAssertEqual(StateSchema.latestVersion, 1)
+        XCTAssertEqual(StateSchema.latestVersion, 2)
         XCTAssertEqual(try database.withConnection { try $0.userVersion() }, StateSchema.latestVersion)
-        XCTAssertEqual(try tables(database), ["executors", "identity_history", "join_tokens"])
+        XCTAssertEqual(try tables(database), ["executor_facts", "executors", "identity_history", "join_tokens", "tunnels"])
     }
 
     func testMigrateReportsWhatItApplied() throws {

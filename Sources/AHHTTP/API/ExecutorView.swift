@@ -23,15 +23,25 @@ public struct ExecutorView: Sendable, Equatable, Codable {
     public var certNotAfter: String?
     /// ISO 8601 (UTC, whole seconds), or nil.
     public var lastSeen: String?
+    /// What the executor last said about itself (kept across its disconnects), or nil.
+    public var facts: ExecutorFactsView?
+    /// The last heartbeat of the live connection, or nil when offline.
+    public var heartbeat: HeartbeatView?
+    /// ISO 8601: since when the current connection is up, or nil when offline.
+    public var connectedAt: String?
 
     public init(name: String, spiffeId: String, state: ExecutorState, tags: [String: String],
-                certNotAfter: String?, lastSeen: String?) {
+                certNotAfter: String?, lastSeen: String?, facts: ExecutorFactsView? = nil,
+                heartbeat: HeartbeatView? = nil, connectedAt: String? = nil) {
         self.name = name
         self.spiffeId = spiffeId
         self.state = state
         self.tags = tags
         self.certNotAfter = certNotAfter
         self.lastSeen = lastSeen
+        self.facts = facts
+        self.heartbeat = heartbeat
+        self.connectedAt = connectedAt
     }
 
     /// The view of a stored record in `state`; `lastSeen` may come from the live registry,
@@ -43,7 +53,20 @@ public struct ExecutorView: Sendable, Equatable, Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case name, spiffeId, state, tags, certNotAfter, lastSeen
+        case name, spiffeId, state, tags, certNotAfter, lastSeen, facts, heartbeat, connectedAt
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        spiffeId = try container.decode(String.self, forKey: .spiffeId)
+        state = try container.decode(ExecutorState.self, forKey: .state)
+        tags = try container.decode([String: String].self, forKey: .tags)
+        certNotAfter = try container.decodeIfPresent(String.self, forKey: .certNotAfter)
+        lastSeen = try container.decodeIfPresent(String.self, forKey: .lastSeen)
+        facts = try container.decodeIfPresent(ExecutorFactsView.self, forKey: .facts)
+        heartbeat = try container.decodeIfPresent(HeartbeatView.self, forKey: .heartbeat)
+        connectedAt = try container.decodeIfPresent(String.self, forKey: .connectedAt)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -55,6 +78,9 @@ public struct ExecutorView: Sendable, Equatable, Codable {
         // Explicit nulls: the synthesized encoder would drop the keys.
         if let certNotAfter { try container.encode(certNotAfter, forKey: .certNotAfter) } else { try container.encodeNil(forKey: .certNotAfter) }
         if let lastSeen { try container.encode(lastSeen, forKey: .lastSeen) } else { try container.encodeNil(forKey: .lastSeen) }
+        if let facts { try container.encode(facts, forKey: .facts) } else { try container.encodeNil(forKey: .facts) }
+        if let heartbeat { try container.encode(heartbeat, forKey: .heartbeat) } else { try container.encodeNil(forKey: .heartbeat) }
+        if let connectedAt { try container.encode(connectedAt, forKey: .connectedAt) } else { try container.encodeNil(forKey: .connectedAt) }
     }
 }
 

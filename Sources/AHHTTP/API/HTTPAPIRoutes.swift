@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOHTTP1
 
@@ -7,20 +8,27 @@ import NIOHTTP1
 /// - `GET /api/v1/readyz` needs no token: load balancers and orchestrators probe it and cannot
 ///   hold a user JWT, and it reveals nothing beyond "this process answers".
 /// - `GET /api/v1/executors` needs a token with role ≥ viewer.
-/// - `CONNECT` is refused with 405 until the tunnel ingress exists; the connection handler
-///   sees the method first, so a tunnel handler can take CONNECT requests before they get here.
+/// - `CONNECT NAME:PORT` goes to `tunnels` (the connection handler takes it before it gets
+///   here); without an ingress it is refused with 405.
 public struct HTTPAPIRoutes: Sendable {
     public let authority: UserTokenAuthority
+    /// Who verifies bearer tokens: the authority's own, and an external OIDC issuer if configured.
+    public let verifier: any UserTokenVerifying
     public let executors: any ExecutorDirectory
+    /// Where CONNECT requests go; nil: this listener serves the REST API only.
+    public let tunnels: (any TunnelIngress)?
     /// False while the access point is starting or draining: readyz answers 503 then.
     public let readiness: @Sendable () async -> Bool
     public let logger: Logger
 
     public init(authority: UserTokenAuthority, executors: any ExecutorDirectory,
+                tunnels: (any TunnelIngress)? = nil, verifier: (any UserTokenVerifying)? = nil,
                 readiness: @escaping @Sendable () async -> Bool = { true },
                 logger: Logger = Logger(label: "ah.http.api")) {
         self.authority = authority
+        self.verifier = verifier ?? authority
         self.executors = executors
+        self.tunnels = tunnels
         self.readiness = readiness
         self.logger = logger
     }
@@ -83,7 +91,7 @@ public struct HTTPAPIRoutes: Sendable {
         }
         let claims: UserClaims
         do {
-            claims = try await authority.verify(token)
+            claims = try await verifier.verify(token, now: Date())
         } catch {
             let reason = (error as? UserTokenError)?.description ?? "token could not be verified"
             logger.info("refused token", metadata: ["reason": "\(reason)", "remote": "\(request.remoteAddress.map { "\($0)" } ?? "?")"])

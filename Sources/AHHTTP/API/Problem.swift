@@ -32,6 +32,12 @@ public struct Problem: Sendable, Equatable, Codable, Error {
     public static func headersTooLarge(_ detail: String) -> Problem {
         make("request-header-fields-too-large", "Request Header Fields Too Large", 431, detail)
     }
+    public static func proxyAuthenticationRequired(_ detail: String) -> Problem {
+        make("proxy-authentication-required", "Proxy Authentication Required", 407, detail)
+    }
+    public static func badGateway(_ detail: String) -> Problem { make("bad-gateway", "Bad Gateway", 502, detail) }
+    public static func unavailable(_ detail: String) -> Problem { make("unavailable", "Service Unavailable", 503, detail) }
+    public static func gatewayTimeout(_ detail: String) -> Problem { make("gateway-timeout", "Gateway Timeout", 504, detail) }
     public static func internalError(_ detail: String) -> Problem { make("internal", "Internal Server Error", 500, detail) }
     public static func notReady(_ detail: String) -> Problem { make("not-ready", "Service Unavailable", 503, detail) }
 }

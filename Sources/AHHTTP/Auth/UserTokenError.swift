@@ -16,6 +16,16 @@ public enum UserTokenError: Error, Equatable, Sendable, CustomStringConvertible 
     case noSigningKey(directory: String)
     /// The key file exists but cannot be used (unreadable, bad PEM, too open).
     case keyFile(String)
+    /// The header's `alg` is not one we verify (HS*, none, PS*, EdDSA...) or does not match the
+    /// key it names: refusing before any key is touched closes algorithm-confusion attacks.
+    case unsupportedAlgorithm(String)
+    /// The header's `kid` names no key in the issuer's JWKS (nil: no `kid`, and the set has
+    /// several keys). Usually a stale JWKS file after the issuer rotated its keys.
+    case unknownSigningKey(kid: String?)
+    /// The subject claim is present but unusable (too long, control characters).
+    case invalidSubject(String)
+    /// An external issuer's configuration or JWKS file cannot be used; names the file.
+    case issuerConfiguration(String)
 
     public var description: String {
         switch self {
@@ -32,6 +42,22 @@ public enum UserTokenError: Error, Equatable, Sendable, CustomStringConvertible 
         case .noSigningKey(let directory):
             return "no signing key in \(directory); start `ah serve --data-dir \(directory)` once"
         case .keyFile(let reason): return reason
+        case .unsupportedAlgorithm(let algorithm):
+            return "token algorithm '\(Self.printable(algorithm))' is not accepted (RS256 or ES256, matching the signing key)"
+        case .unknownSigningKey(let kid?):
+            return "token signing key '\(Self.printable(kid))' is not in the issuer's JWKS"
+        case .unknownSigningKey(nil):
+            return "token names no signing key (kid) and the issuer's JWKS has several"
+        case .invalidSubject(let reason): return "token subject is invalid: \(reason)"
+        case .issuerConfiguration(let reason): return reason
         }
+    }
+
+    /// Header fields come from the token: keep them short and printable in logs.
+    static func printable(_ text: String, limit: Int = 64) -> String {
+        let cleaned = String(String.UnicodeScalarView(text.unicodeScalars.map {
+            $0.properties.generalCategory == .control ? "?" : $0
+        }))
+        return cleaned.count > limit ? String(cleaned.prefix(limit)) + "…" : cleaned
     }
 }

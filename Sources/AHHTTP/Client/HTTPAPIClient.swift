@@ -12,6 +12,8 @@ public struct HTTPAPIClient: Sendable {
     /// Limits connect and the whole exchange.
     public var timeout: TimeAmount
     public var maxResponseBytes: Int = 16 << 20
+    /// Adds TLS (client side) to a fresh channel; needed for https:// servers.
+    public var tls: (@Sendable (Channel) throws -> Void)?
 
     public init(server: APIServerURL, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 timeout: TimeAmount = .seconds(30)) {
@@ -33,6 +35,11 @@ public struct HTTPAPIClient: Sendable {
         let loop = group.next()
         let promise = loop.makePromise(of: HTTPAPIClientResponse.self)
         let maxBody = maxResponseBytes
+        let tls = self.tls
+        guard tls != nil || !server.useTLS else {
+            promise.fail(HTTPAPIClientError.invalidURL(server.description, reason: "https needs a TLS setup"))
+            throw .invalidURL(server.description, reason: "https needs a TLS setup")
+        }
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: loop)
@@ -41,6 +48,7 @@ public struct HTTPAPIClient: Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
+                        if let tls { try tls(channel) }
                         try sync.addHandler(HTTPRequestEncoder())
                         try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
                         try sync.addHandler(ResponseCollector(promise: promise, maxBodyBytes: maxBody))

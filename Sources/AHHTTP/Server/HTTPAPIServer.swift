@@ -1,10 +1,11 @@
+import AHTLS
 import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// The plain-HTTP listener for the REST API (TLS and CONNECT come later), started in-process by
+/// The HTTP listener for the REST API and CONNECT tunnels (TLS over GnuTLS when a context is given), started in-process by
 /// `ah serve` and by tests:
 ///
 ///     let server = try await HTTPAPIServer.start(host: "0.0.0.0", port: 8443,
@@ -29,6 +30,7 @@ public final class HTTPAPIServer: Sendable {
     public static func start(host: String, port: Int,
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, routes: HTTPAPIRoutes,
                              configuration: HTTPServerConfiguration = HTTPServerConfiguration(),
+                             tls: TLSServerContext? = nil,
                              logger: Logger = Logger(label: "ah.http")) async throws -> HTTPAPIServer {
         let connections = ConnectionSet()
         let channel = try await ServerBootstrap(group: group)
@@ -38,6 +40,8 @@ public final class HTTPAPIServer: Sendable {
             .childChannelInitializer { channel in
                 connections.insert(channel)
                 return channel.eventLoop.makeCompletedFuture {
+                    // TLS first: everything after it, tunnels included, sees plaintext.
+                    if let tls { try channel.pipeline.syncOperations.addHandler(GnuTLSHandler.server(context: tls)) }
                     try HTTPServerPipeline.configure(channel.pipeline.syncOperations, routes: routes,
                                                      configuration: configuration, logger: logger)
                 }

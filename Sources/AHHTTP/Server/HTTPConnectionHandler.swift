@@ -1,3 +1,4 @@
+import AHTunnel
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -78,11 +79,15 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .head(let head):
             if readTimer == nil { armReadTimer(context: context) }  // pipelined behind a response
             if head.method == .CONNECT {
-                // Hook for the tunnel ingress: it will take the connection over here. Until
-                // then the routes refuse CONNECT; nothing after the head is HTTP any more.
+                // Nothing after a CONNECT head is HTTP any more: either it becomes a tunnel or
+                // the connection closes after the refusal.
                 inputClosed = true
                 disarmReadTimer()
-                enqueue(.route(request(head, body: nil, context: context), keepAlive: false), context: context)
+                if let ingress = routes.tunnels, queue.isEmpty, !responding {
+                    connect(head, ingress: ingress, context: context)
+                } else {
+                    enqueue(.route(request(head, body: nil, context: context), keepAlive: false), context: context)
+                }
                 return
             }
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > configuration.maxBodyBytes {
@@ -104,6 +109,69 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             disarmReadTimer()
             enqueue(.route(request(current.head, body: current.body, context: context), keepAlive: current.head.isKeepAlive),
                     context: context)
+        }
+    }
+
+    // MARK: CONNECT
+
+    private func connect(_ head: HTTPRequestHead, ingress: any TunnelIngress, context: ChannelHandlerContext) {
+        let target: ConnectTarget
+        switch ConnectTarget.parse(head.uri) {
+        case .success(let parsed): target = parsed
+        case .failure(let error):
+            enqueue(.reply(.problem(.badRequest("CONNECT target: \(error)"), closeConnection: true)), context: context)
+            return
+        }
+        responding = true  // holds reads: nothing more is read until the tunnel is joined
+        let request = ConnectRequest(target: target, proxyAuthorization: head.headers.first(name: "proxy-authorization"),
+                                     remoteAddress: context.channel.remoteAddress)
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        Task {
+            let outcome = await ingress.open(request)
+            loop.execute {
+                let (handler, context) = bound.value
+                switch outcome {
+                case .refused(let response):
+                    handler.send(response, keepAlive: false, context: context)
+                case .accepted(let tunnel):
+                    handler.becomeTunnel(tunnel, context: context)
+                }
+            }
+        }
+    }
+
+    /// Hands the connection to the tunnel: the HTTP handlers leave, bytes the client sent after
+    /// the head (kept by the decoder) go first, then everything flows raw both ways.
+    private func becomeTunnel(_ tunnel: AcceptedTunnel, context: ChannelHandlerContext) {
+        guard active else {
+            tunnel.abandoned()
+            return
+        }
+        let channel = context.channel
+        do {
+            let pipeline = context.pipeline.syncOperations
+            // The decoder hands its leftover bytes to the next handler when it leaves: that
+            // must be the prelude, which also keeps what arrives until the join.
+            try pipeline.addHandler(TunnelPrelude(), position: .before(self))
+            let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            pipeline.removeHandler(decoder, promise: nil)
+            let encoder = try pipeline.handler(type: HTTPResponseEncoder.self)
+            pipeline.removeHandler(encoder, promise: nil)
+        } catch {
+            logger.error("cannot turn the connection into a tunnel", metadata: ["error": "\(error)"])
+            tunnel.abandoned()
+            context.close(promise: nil)
+            return
+        }
+        // Written raw (the encoder is gone): a 2xx answer to CONNECT has no body framing.
+        context.writeAndFlush(NIOAny(channel.allocator.buffer(string: "HTTP/1.1 200 Connection Established\r\n\r\n")), promise: nil)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        Tunnel.join(channel, tunnel.channel).whenComplete { result in
+            switch result {
+            case .success(let summary): tunnel.finished(summary)
+            case .failure: tunnel.finished(TunnelTally.Summary(bytesForward: 0, bytesBackward: 0, clean: false, error: "join failed"))
+            }
         }
     }
 

@@ -6,6 +6,7 @@
 public enum StateSchema {
     public static let migrations: [Migration] = [
         Migration(version: 1, summary: "join tokens, executors, identity history", sql: identityV1),
+        Migration(version: 2, summary: "executor facts from Hello, tunnel audit", sql: registryV2),
     ]
 
     /// The schema version this build writes.
@@ -46,5 +47,32 @@ public enum StateSchema {
             detail         TEXT NOT NULL DEFAULT ''
         );
         CREATE INDEX identity_history_by_executor ON identity_history (executor_name, id);
+        """
+
+    static let registryV2 = """
+        -- The last Hello of each executor (OS, arch, host keys...), kept across restarts of
+        -- the access point so that listings and `ah ssh-config` work while it is offline.
+        CREATE TABLE executor_facts (
+            name         TEXT PRIMARY KEY NOT NULL,
+            facts_json   TEXT NOT NULL,
+            reported_at  INTEGER NOT NULL
+        );
+
+        -- Every tunnel attempt, allowed or not. Rows are inserted at the decision and
+        -- completed when the tunnel ends; `result` is 'open' while it runs.
+        CREATE TABLE tunnels (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            subject         TEXT,                      -- NULL when no valid token was shown
+            executor_name   TEXT NOT NULL,
+            port            INTEGER NOT NULL,
+            remote          TEXT NOT NULL DEFAULT '',  -- the client's address
+            started_at      INTEGER NOT NULL,
+            ended_at        INTEGER,
+            bytes_up        INTEGER NOT NULL DEFAULT 0, -- client → executor
+            bytes_down      INTEGER NOT NULL DEFAULT 0, -- executor → client
+            result          TEXT NOT NULL,             -- open, closed, aborted, or the HTTP status of a refusal
+            detail          TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX tunnels_by_executor ON tunnels (executor_name, id);
         """
 }

@@ -36,6 +36,27 @@ struct AgentEnrollCommand: AsyncParsableCommand {
     @Option(name: .customLong("tag"), help: ArgumentHelp("KEY=VALUE to ask for; repeatable (the token's tags win).", valueName: "key=value"))
     var tags: [String] = []
 
+    @Option(name: .customLong("ssh-dst"), help: ArgumentHelp("Where this executor's sshd listens; CONNECT NAME:22 always goes here.", valueName: "host:port"))
+    var sshDst: HostPort = HostPort(host: "127.0.0.1", port: 22)
+
+    @Option(help: ArgumentHelp("enabled: tunnels to --ssh-dst are served; disabled: every tunnel is refused.", valueName: "enabled|disabled"))
+    var ssh: SSHMode = .enabled
+
+    @Option(name: .customLong("allow-tcp"), help: ArgumentHelp("Another local HOST:PORT tunnels may reach (CONNECT NAME:PORT); repeatable, one per port.", valueName: "host:port"))
+    var allowTCP: [HostPort] = []
+
+    @Option(name: .customLong("ssh-host-key"), help: ArgumentHelp("The sshd's public host key file to report (repeatable; default: ask the sshd with ssh-keyscan).", valueName: "pub-file"))
+    var sshHostKeys: [String] = []
+
+    @Option(name: .customLong("heartbeat-interval"), help: ArgumentHelp("How often to send a heartbeat (late ones make the access point list this executor as degraded).", valueName: "duration"))
+    var heartbeatInterval: HumanDuration = HumanDuration(seconds: 5)
+
+    @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("A silent path to the access point counts as dead after this long.", valueName: "duration"))
+    var idleTimeout: HumanDuration = HumanDuration(seconds: 30)
+
+    @Option(name: .customLong("shutdown-grace"), help: ArgumentHelp("On SIGTERM: how long open tunnels may still run after Goodbye.", valueName: "duration"))
+    var shutdownGrace: HumanDuration = HumanDuration(seconds: 30)
+
     @Option(name: .customLong("max-retries"), help: "Exit after this many consecutive failed connection attempts (default: retry forever).")
     var maxRetries: Int?
 
@@ -58,6 +79,10 @@ struct AgentEnrollCommand: AsyncParsableCommand {
         case auto, files
     }
 
+    enum SSHMode: String, ExpressibleByArgument, CaseIterable {
+        case enabled, disabled
+    }
+
     func validate() throws {
         _ = try remote()
         if (token == nil) != (caPin == nil) {
@@ -71,6 +96,19 @@ struct AgentEnrollCommand: AsyncParsableCommand {
             }
         }
         _ = try parseTags(tags)
+        guard sshDst.port > 0 else { throw ValidationError("--ssh-dst '\(sshDst)' needs a port from 1 to 65535") }
+        var ports: Set<Int> = [22]
+        for entry in allowTCP {
+            guard entry.port > 0 else { throw ValidationError("--allow-tcp '\(entry)' needs a port from 1 to 65535") }
+            guard ports.insert(entry.port).inserted else {
+                throw ValidationError("--allow-tcp '\(entry)': port \(entry.port) is already taken (22 is always the sshd; one destination per port)")
+            }
+        }
+        for file in sshHostKeys where !FileManager.default.isReadableFile(atPath: file) {
+            throw ValidationError("--ssh-host-key '\(file)' is not a readable file")
+        }
+        guard heartbeatInterval.seconds >= 1 else { throw ValidationError("--heartbeat-interval '\(heartbeatInterval)' must be at least 1s") }
+        guard idleTimeout.seconds >= 3 else { throw ValidationError("--idle-timeout '\(idleTimeout)' must be at least 3s") }
     }
 
     /// Runs the agent until SIGTERM/SIGINT (which sends the access point a close).
@@ -95,6 +133,17 @@ struct AgentEnrollCommand: AsyncParsableCommand {
             let state = try ExecutorStateDirectory(path: stateDir)
             var configuration = ExecutorAgent.Configuration(host: remote.host, port: remote.port)
             configuration.maxRetries = maxRetries
+            configuration.tunnelPolicy = TunnelPolicy(
+                sshEnabled: ssh == .enabled,
+                sshDestination: .init(host: sshDst.host, port: sshDst.port),
+                allowed: allowTCP.map { .init(host: $0.host, port: $0.port) })
+            configuration.sshHostKeyFiles = sshHostKeys
+            configuration.heartbeatInterval = .seconds(Int64(heartbeatInterval.seconds))
+            configuration.idleTimeout = .seconds(Int64(idleTimeout.seconds))
+            // Keep-alives well inside the idle timeout, so only a dead path goes silent.
+            configuration.keepAlive = .milliseconds(Int64(idleTimeout.seconds) * 1000 / 3)
+            configuration.shutdownGrace = TimeInterval(shutdownGrace.seconds)
+            configuration.tags = try parseTags(tags)
             if identity == .files, let certFile, let keyFile, let caFile {
                 configuration.identity = .files(certificate: certFile, key: keyFile, ca: caFile)
                 let agent = ExecutorAgent(state: state, configuration: configuration, group: group, logger: logger)

@@ -16,6 +16,9 @@ struct ExecutorsListCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("User JWT from `ah user token`.", valueName: "jwt"))
     var token: String
 
+    @Option(name: .customLong("ca-file"), help: ArgumentHelp("PEM CA bundle for an https:// access point (default: system trust).", valueName: "pem"))
+    var caFile: String?
+
     @Flag(help: "Print the API's JSON document instead of a table.")
     var json = false
 
@@ -27,7 +30,8 @@ struct ExecutorsListCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = HTTPAPIClient(server: try APIServerURL(parsing: remoteServer))
+        var client = HTTPAPIClient(server: try APIServerURL(parsing: remoteServer))
+        client.tls = try ClientOptions.tls(for: client.server, caFile: caFile)
         let response: HTTPAPIClientResponse
         do {
             response = try await client.get("/api/v1/executors", bearerToken: token)

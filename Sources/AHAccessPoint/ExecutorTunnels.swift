@@ -1,0 +1,173 @@
+import AHControl
+import AHHTTP
+import AHQUIC
+import AHStore
+import AHTunnel
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+
+/// The access point's CONNECT ingress: authenticates the client (Proxy-Authorization, a user
+/// JWT of ours or of the configured OIDC issuer), checks the ACL, finds the executor's live
+/// connection, asks the executor over a new QUIC stream to connect to the port, and returns
+/// that stream to be joined with the client's TCP connection. Every attempt is audited.
+///
+/// Status codes: 407 no/invalid/expired token; 404 unknown executor; 403 the ACL or the role
+/// does not allow it; 503 executor offline, leaving, or the access point draining; 502 the
+/// executor refused or could not reach the destination; 504 no answer from the executor.
+public final class ExecutorTunnels: TunnelIngress {
+    let verifier: any UserTokenVerifying
+    let acl: AccessControlList
+    let registry: ExecutorRegistry
+    let store: SQLiteIdentityStore
+    let logger: Logger
+    let openTimeout: TimeAmount
+    private let state = NIOLockedValueBox<(draining: Bool, open: [Int64: Channel])>((false, [:]))
+
+    public init(verifier: any UserTokenVerifying, acl: AccessControlList, registry: ExecutorRegistry,
+                store: SQLiteIdentityStore, openTimeout: TimeAmount = .seconds(10), logger: Logger) {
+        self.verifier = verifier
+        self.acl = acl
+        self.registry = registry
+        self.store = store
+        self.openTimeout = openTimeout
+        self.logger = logger
+    }
+
+    public var openTunnels: Int { state.withLockedValue { $0.open.count } }
+
+    /// No new tunnels from now on (503); open ones continue.
+    public func drain() { state.withLockedValue { $0.draining = true } }
+
+    /// Waits until every tunnel has ended or `grace` passed; then closes what is left.
+    /// Returns how many had to be cut.
+    public func closeAll(grace: TimeInterval) async -> Int {
+        let deadline = Date().addingTimeInterval(grace)
+        while openTunnels > 0, Date() < deadline {
+            try? await Task.sleep(nanoseconds: 100_000_000)
+        }
+        let left = state.withLockedValue { Array($0.open.values) }
+        for channel in left {
+            channel.triggerUserOutboundEvent(QUICStreamEvent.reset(applicationErrorCode: TunnelCloseCode.shutdown), promise: nil)
+            channel.close(promise: nil)
+        }
+        return left.count
+    }
+
+    public func open(_ request: ConnectRequest) async -> ConnectOutcome {
+        let target = request.target
+        let remote = request.remoteAddress.map { "\($0)" } ?? "?"
+        var attempt = TunnelAttempt(subject: nil, executorName: target.executor, port: target.port, remote: remote,
+                                    result: "", detail: "")
+        func refuse(_ problem: Problem, headers: HTTPHeaders = [:]) async -> ConnectOutcome {
+            attempt.result = String(problem.status)
+            attempt.detail = problem.detail
+            logger.warning("tunnel refused", metadata: [
+                "subject": "\(attempt.subject ?? "-")", "executor": "\(target.executor)", "port": "\(target.port)",
+                "status": "\(problem.status)", "reason": "\(problem.detail)", "remote": "\(remote)"])
+            _ = try? await store.tunnelStarted(attempt, now: Date())
+            return .refused(.problem(problem, headers: headers, closeConnection: true))
+        }
+
+        // 407: who is asking.
+        let token: String
+        switch BearerCredentials.token(fromHeader: request.proxyAuthorization) {
+        case .success(let value): token = value
+        case .failure(let failure):
+            return await refuse(.proxyAuthenticationRequired("\(failure.description.replacingOccurrences(of: "Authorization", with: "Proxy-Authorization"))"),
+                                headers: ["proxy-authenticate": #"Bearer realm="ah", Basic realm="ah""#])
+        }
+        let claims: UserClaims
+        do {
+            claims = try await verifier.verify(token, now: Date())
+        } catch {
+            let reason = (error as? UserTokenError)?.description ?? "token could not be verified"
+            return await refuse(.proxyAuthenticationRequired(reason), headers: ["proxy-authenticate": #"Bearer realm="ah", error="invalid_token""#])
+        }
+        attempt.subject = claims.subject
+
+        // 404: is there such an executor at all.
+        let record: ExecutorRecord?
+        do {
+            record = try await store.listExecutors().first { $0.name == target.executor && !$0.isRevoked }
+        } catch {
+            logger.error("cannot read executors from the state file", metadata: ["error": "\(error)"])
+            return await refuse(.unavailable("the executor registry is unavailable"))
+        }
+        guard let record else { return await refuse(.notFound("no executor named '\(target.executor)'")) }
+
+        // 403: may this subject do this.
+        if case .deny(let reason) = acl.decide(subject: claims.subject, role: claims.role, executor: record.name,
+                                                tags: record.tags, verb: .ssh) {
+            return await refuse(.forbidden(reason))
+        }
+
+        // 503: is it here.
+        if state.withLockedValue({ $0.draining }) {
+            return await refuse(.unavailable("the access point is shutting down"))
+        }
+        guard let live = registry.entry(for: record.name) else {
+            return await refuse(.unavailable("executor '\(record.name)' is offline"))
+        }
+        if let leaving = live.leaving {
+            return await refuse(.unavailable("executor '\(record.name)' is shutting down (\(leaving))"))
+        }
+
+        // 502/504: ask the executor.
+        let tunnelID = UUID().uuidString.lowercased()
+        let requester = OpenTCPRequester(request: OpenTCP(port: target.port, tunnelID: tunnelID), timeout: openTimeout,
+                                         loop: live.connection.eventLoop)
+        let stream: QUICStreamChannel
+        let answer: OpenTCPResult
+        do {
+            stream = try await live.connection.openStreamWaitingForCredit { $0.pipeline.addHandler(requester) }.get()
+            answer = try await requester.result.futureResult.get()
+        } catch let error as TunnelOpenError {
+            if case .timedOut = error { return await refuse(.gatewayTimeout("\(error)")) }
+            return await refuse(.badGateway("\(error)"))
+        } catch {
+            return await refuse(.unavailable("executor '\(record.name)' is not reachable: \(error)"))
+        }
+        guard answer.ok else {
+            stream.close(promise: nil)
+            let message = answer.message.map { String($0.prefix(300)) } ?? "no reason given"
+            return await refuse(.badGateway("executor '\(record.name)' refused port \(target.port): \(message) [\(answer.error?.rawValue ?? "unknown")]"))
+        }
+
+        attempt.result = "open"
+        let id = (try? await store.tunnelStarted(attempt, now: Date())) ?? -1
+        let added = state.withLockedValue { state -> Bool in
+            guard !state.draining else { return false }
+            state.open[id] = stream
+            return true
+        }
+        guard added else {
+            stream.close(promise: nil)
+            return await refuse(.unavailable("the access point is shutting down"))
+        }
+        logger.info("tunnel open", metadata: ["tunnel": "\(tunnelID)", "subject": "\(claims.subject)",
+                                              "executor": "\(record.name)", "port": "\(target.port)", "remote": "\(remote)"])
+        let started = Date()
+        let finish: @Sendable (TunnelTally.Summary, String) -> Void = { [weak self] summary, result in
+            guard let self else { return }
+            self.state.withLockedValue { _ = $0.open.removeValue(forKey: id) }
+            self.logger.info("tunnel closed", metadata: [
+                "tunnel": "\(tunnelID)", "executor": "\(record.name)", "bytesUp": "\(summary.bytesForward)",
+                "bytesDown": "\(summary.bytesBackward)", "seconds": "\(String(format: "%.1f", Date().timeIntervalSince(started)))",
+                "result": "\(result)"])
+            Task {
+                try? await self.store.tunnelEnded(id: id, bytesUp: summary.bytesForward, bytesDown: summary.bytesBackward,
+                                                  result: result, detail: summary.error ?? "", now: Date())
+            }
+        }
+        return .accepted(AcceptedTunnel(
+            channel: stream,
+            finished: { summary in finish(summary, summary.clean ? "closed" : "aborted") },
+            abandoned: {
+                stream.close(promise: nil)
+                finish(TunnelTally.Summary(clean: false, error: "client went away before the tunnel was joined"), "abandoned")
+            }))
+    }
+}

@@ -1,0 +1,38 @@
+import Foundation
+import NIOCore
+
+/// A received control message before it is decoded into its type: the header says which
+/// type, `decode` gives it. Keeping the raw JSON lets one stream carry several message types.
+public struct ControlFrame: Sendable {
+    public let header: MessageHeader
+    public let body: Data
+
+    public init(body: Data) throws {
+        self.header = try Frame.decodeBody(MessageHeader.self, body)
+        self.body = body
+    }
+
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try Frame.decodeBody(type, body)
+    }
+}
+
+/// Splits a stream of bytes into `ControlFrame`s, refusing any frame over the bound as soon
+/// as its length prefix is seen (nothing oversized is ever buffered).
+public struct ControlFrameDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = ControlFrame
+
+    public init() {}
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let body = try Frame.nextBody(from: &buffer) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(try ControlFrame(body: body)))
+        return .continue
+    }
+
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        if buffer.readableBytes > 0 { throw FrameError.truncated }
+        return .needMoreData
+    }
+}

@@ -1,0 +1,160 @@
+import AHControl
+import AHQUIC
+import AHTunnel
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// Opens the executor's end of tunnels: for each stream the access point opens, reads the
+/// OpenTCP request, checks it against the policy, dials the local destination, answers, and
+/// then joins the stream and the TCP connection (`Tunnel.join`).
+public final class TunnelOpener: Sendable {
+    public let policy: TunnelPolicy
+    let logger: Logger
+    let connectTimeout: TimeAmount
+    private let state = NIOLockedValueBox<(open: Int, draining: Bool, total: Int)>((0, false, 0))
+    /// Fires whenever the number of open tunnels drops (for the shutdown grace period).
+    private let drops = NIOLockedValueBox<[CheckedContinuation<Void, Never>]>([])
+
+    public init(policy: TunnelPolicy, connectTimeout: TimeAmount = .seconds(5), logger: Logger) {
+        self.policy = policy
+        self.connectTimeout = connectTimeout
+        self.logger = logger
+    }
+
+    public var openTunnels: Int { state.withLockedValue { $0.open } }
+    public var tunnelsOpened: Int { state.withLockedValue { $0.total } }
+
+    /// Stops accepting new tunnels (they are answered `draining`).
+    public func drain() { state.withLockedValue { $0.draining = true } }
+
+    /// Waits until no tunnel is open or `grace` has passed; returns how many were still open.
+    public func waitForTunnels(grace: TimeInterval) async -> Int {
+        let deadline = Date().addingTimeInterval(grace)
+        while openTunnels > 0, Date() < deadline {
+            try? await Task.sleep(nanoseconds: 100_000_000)  // polled: tunnels end on other loops
+        }
+        return openTunnels
+    }
+
+    /// The inbound-stream initializer for the control connection.
+    public func initialize(_ stream: Channel) -> EventLoopFuture<Void> {
+        stream.pipeline.addHandler(OpenTCPRequestHandler(opener: self))
+    }
+
+    /// Decides and dials; answers the stream; on success joins the two.
+    func handle(_ request: OpenTCP, on stream: Channel, from requestHandler: OpenTCPRequestHandler) {
+        let decision: Result<TunnelPolicy.Destination, OpenTCPResultRefusal>
+        if state.withLockedValue({ $0.draining }) {
+            decision = .failure(.init(.draining, "the executor is shutting down"))
+        } else {
+            decision = policy.destination(forPort: request.port)
+        }
+        let tunnel = String(request.tunnelID.prefix(64))
+        guard case .success(let destination) = decision else {
+            if case .failure(let refusal) = decision {
+                logger.warning("tunnel refused", metadata: ["tunnel": "\(tunnel)", "port": "\(request.port)", "reason": "\(refusal.message)"])
+                answer(.refused(refusal.code, refusal.message), on: stream, thenClose: true)
+            }
+            return
+        }
+        state.withLockedValue { $0.open += 1; $0.total += 1 }
+        let started = Date()
+        ClientBootstrap(group: stream.eventLoop)
+            .connectTimeout(connectTimeout)
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .channelOption(ChannelOptions.autoRead, value: true)
+            .connect(host: destination.host, port: destination.port)
+            .whenComplete { result in
+                switch result {
+                case .failure(let error):
+                    self.finished()
+                    self.logger.warning("tunnel destination unreachable", metadata: [
+                        "tunnel": "\(tunnel)", "destination": "\(destination)", "error": "\(error)"])
+                    self.answer(.refused(.connectFailed, "cannot connect to \(destination): \(error)"), on: stream, thenClose: true)
+                case .success(let tcp):
+                    self.logger.info("tunnel open", metadata: ["tunnel": "\(tunnel)", "destination": "\(destination)"])
+                    self.answer(.success, on: stream, thenClose: false)
+                    let joined = Tunnel.join(stream, tcp, early: requestHandler.handOff(),
+                                             abortFirst: { stream in
+                                                 // The far end should see an error, not a clean end of data.
+                                                 stream.triggerUserOutboundEvent(QUICStreamEvent.reset(applicationErrorCode: TunnelCloseCode.destinationFailed), promise: nil)
+                                                 stream.close(promise: nil)
+                                             })
+                    joined.whenComplete { result in
+                        self.finished()
+                        let summary = try? result.get()
+                        self.logger.info("tunnel closed", metadata: [
+                            "tunnel": "\(tunnel)", "bytesIn": "\(summary?.bytesForward ?? 0)", "bytesOut": "\(summary?.bytesBackward ?? 0)",
+                            "seconds": "\(String(format: "%.1f", Date().timeIntervalSince(started)))",
+                            "clean": "\(summary?.clean ?? false)"])
+                    }
+                }
+            }
+    }
+
+    private func finished() {
+        state.withLockedValue { $0.open -= 1 }
+    }
+
+    private func answer(_ result: OpenTCPResult, on stream: Channel, thenClose: Bool) {
+        guard let frame = try? Frame.encode(result, allocator: stream.allocator) else { return }
+        stream.writeAndFlush(frame, promise: nil)
+        if thenClose { stream.close(promise: nil) }
+    }
+}
+
+/// First handler on a tunnel stream: reads exactly one OpenTCP frame (bounded), then keeps
+/// whatever follows until the tunnel is joined (`handOff`), so no byte is dropped while the
+/// local connection is being dialled.
+final class OpenTCPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let opener: TunnelOpener
+    private var buffer: ByteBuffer?
+    private var done = false
+    private var deadline: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
+
+    init(opener: TunnelOpener) { self.opener = opener }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        // A stream that never says what it wants must not stay open.
+        deadline = context.eventLoop.scheduleTask(in: .seconds(10)) { context.close(promise: nil) }
+    }
+
+    /// The bytes after the request, and this handler out of the way. On the stream's loop.
+    func handOff() -> [ByteBuffer] {
+        let rest = buffer.flatMap { $0.readableBytes > 0 ? [$0] : nil } ?? []
+        buffer = nil
+        if let context { context.pipeline.syncOperations.removeHandler(context: context, promise: nil) }
+        return rest
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        if buffer == nil { buffer = incoming } else { buffer!.writeBuffer(&incoming) }
+        guard !done else { return }
+        do {
+            guard let body = try Frame.nextBody(from: &buffer!) else { return }
+            let frame = try ControlFrame(body: body)
+            guard frame.header.version == ControlProtocol.version, frame.header.type == "open-tcp" else {
+                throw FrameError.malformed("expected open-tcp version \(ControlProtocol.version), got \(frame.header.type) version \(frame.header.version)")
+            }
+            let request = try frame.decode(OpenTCP.self)
+            guard (1...65535).contains(request.port) else { throw FrameError.malformed("port \(request.port) out of range") }
+            done = true
+            deadline?.cancel()
+            opener.handle(request, on: context.channel, from: self)
+        } catch {
+            done = true
+            deadline?.cancel()
+            opener.logger.warning("bad tunnel request from the access point", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import NIOCore
+
+/// Joins two byte channels into a tunnel: every hop of an SSH session through ah (client TCP ⇄
+/// QUIC stream at the access point, QUIC stream ⇄ sshd's TCP at the executor, stdio ⇄ TCP in
+/// `ah connect`).
+///
+///     let done = Tunnel.join(tcpChannel, quicStream)   // completes when both are closed
+///
+/// Both channels must be active, carry `ByteBuffer`s at the end of their pipelines, and may
+/// be on different event loops. Remote half-closure is switched on for both, so an end of
+/// input travels through as an end of output on the other side (`ssh` relies on that for
+/// `scp` and for exit statuses).
+public enum Tunnel {
+    /// Bytes that arrived before the join and sit in a `TunnelPrelude` in either pipeline go
+    /// through first.
+    ///
+    /// - Parameters:
+    ///   - early: bytes already read from `first`, sent to `second` before anything else.
+    ///   - abortFirst/abortSecond: how to end each side after a failure on the other, so the
+    ///     far end sees an error rather than a clean end (e.g. RESET_STREAM on a QUIC stream).
+    ///     Default: close.
+    /// - Returns: the tally (bytes each way, errors), completed when both channels are closed.
+    public static func join(_ first: Channel, _ second: Channel, early: [ByteBuffer] = [],
+                            abortFirst: @escaping (Channel) -> Void = { $0.close(promise: nil) },
+                            abortSecond: @escaping (Channel) -> Void = { $0.close(promise: nil) })
+        -> EventLoopFuture<TunnelTally.Summary> {
+        let tally = TunnelTally()
+        let a = TunnelGlueHandler(loop: first.eventLoop, tally: tally, direction: .forward, early: early, abort: abortFirst)
+        let b = TunnelGlueHandler(loop: second.eventLoop, tally: tally, direction: .backward, early: [], abort: abortSecond)
+        a.partner = b
+        b.partner = a
+        // Each side queues what its partner sends until it is in its own pipeline, so the two
+        // additions (possibly on two loops) need no ordering beyond this chain.
+        let added = first.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .and(second.setOption(ChannelOptions.allowRemoteHalfClosure, value: true))
+            .flatMap { _ in first.pipeline.addHandler(a) }
+            .flatMap { second.pipeline.addHandler(b) }
+        let done = added.flatMap { first.closeFuture.and(second.closeFuture) }
+            .map { _ in tally.summary }
+        return done.flatMapErrorThrowing { error in
+            // A side that was already closed when we tried to attach: end the other one too.
+            first.close(promise: nil)
+            second.close(promise: nil)
+            var summary = tally.summary
+            summary.clean = false
+            summary.error = summary.error ?? "\(error)"
+            return summary
+        }
+    }
+}
