@@ -45,8 +45,8 @@ public final class ExecutorTunnels: TunnelIngress {
     /// Returns how many had to be cut.
     public func closeAll(grace: TimeInterval) async -> Int {
         let deadline = Date().addingTimeInterval(grace)
-        while openTunnels > 0, Date() < deadline {
-            try? await Task.sleep(nanoseconds: 100_000_000)
+        while openTunnels > 0, Date() < deadline, !Task.isCancelled {
+            try? await Task.sleep(nanoseconds: 100_000_000)  // tunnels end on other loops
         }
         let left = state.withLockedValue { Array($0.open.values) }
         for channel in left {

@@ -66,7 +66,10 @@ public final class TunnelOpener: Sendable {
             .connectTimeout(connectTimeout)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-            .channelOption(ChannelOptions.autoRead, value: true)
+            .channelInitializer { channel in
+                // The sshd speaks first; keep its banner until the tunnel is joined.
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(TunnelPrelude()) }
+            }
             .connect(host: destination.host, port: destination.port)
             .whenComplete { result in
                 switch result {
@@ -78,7 +81,8 @@ public final class TunnelOpener: Sendable {
                 case .success(let tcp):
                     self.logger.info("tunnel open", metadata: ["tunnel": "\(tunnel)", "destination": "\(destination)"])
                     self.answer(.success, on: stream, thenClose: false)
-                    let joined = Tunnel.join(stream, tcp, early: requestHandler.handOff(),
+                    requestHandler.becomePrelude()
+                    let joined = Tunnel.join(stream, tcp,
                                              abortFirst: { stream in
                                                  // The far end should see an error, not a clean end of data.
                                                  stream.triggerUserOutboundEvent(QUICStreamEvent.reset(applicationErrorCode: TunnelCloseCode.destinationFailed), promise: nil)
@@ -108,8 +112,8 @@ public final class TunnelOpener: Sendable {
 }
 
 /// First handler on a tunnel stream: reads exactly one OpenTCP frame (bounded), then keeps
-/// whatever follows until the tunnel is joined (`handOff`), so no byte is dropped while the
-/// local connection is being dialled.
+/// whatever follows while the local connection is being dialled, and hands it to a
+/// `TunnelPrelude` (`becomePrelude`) so no byte is dropped before the tunnel is joined.
 final class OpenTCPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
@@ -118,6 +122,7 @@ final class OpenTCPRequestHandler: ChannelInboundHandler, RemovableChannelHandle
     private var done = false
     private var deadline: Scheduled<Void>?
     private var context: ChannelHandlerContext?
+    private var inputEnded = false
 
     init(opener: TunnelOpener) { self.opener = opener }
 
@@ -127,12 +132,25 @@ final class OpenTCPRequestHandler: ChannelInboundHandler, RemovableChannelHandle
         deadline = context.eventLoop.scheduleTask(in: .seconds(10)) { context.close(promise: nil) }
     }
 
-    /// The bytes after the request, and this handler out of the way. On the stream's loop.
-    func handOff() -> [ByteBuffer] {
+    /// Leaves the pipeline in favour of a `TunnelPrelude` holding the bytes after the request
+    /// (and whatever arrives until `Tunnel.join` takes over). On the stream's loop, at once, so
+    /// no read can fall between the two.
+    func becomePrelude() {
         let rest = buffer.flatMap { $0.readableBytes > 0 ? [$0] : nil } ?? []
         buffer = nil
-        if let context { context.pipeline.syncOperations.removeHandler(context: context, promise: nil) }
-        return rest
+        guard let context else { return }
+        let sync = context.pipeline.syncOperations
+        try? sync.addHandler(TunnelPrelude(initial: rest, inputEnded: inputEnded), position: .after(self))
+        sync.removeHandler(context: context, promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            inputEnded = true
+            if !done { context.close(promise: nil) }  // ended without a complete request
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -20,6 +20,14 @@ public struct TLSHandshakeCompleted: Sendable, Equatable {
     }
 }
 
+/// Outbound user event asking GnuTLSHandler for a TLS 1.3 key update (GnuTLS answers the
+/// peer's updates by itself; this is how tests and long-lived tunnels start one). Internal
+/// for now: reachable from tests through `@testable import`.
+struct TLSKeyUpdateRequest {
+    /// Also ask the peer to update its sending keys.
+    var requestPeerUpdate: Bool
+}
+
 /// TLS 1.2/1.3 over a byte stream, server or client side.
 ///
 /// - The handshake starts as soon as the channel is active. Plaintext written before it
@@ -54,6 +62,10 @@ public final class GnuTLSHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private static let plaintextChunk = 64 * 1024
     /// Non-fatal GnuTLS results (warning alerts) tolerated in a row before giving up.
     private static let maxWarningsInARow = 16
+    /// GNUTLS_E_AGAIN with ciphertext still buffered (post-handshake messages digested) in a
+    /// row before waiting for the network anyway; a bound against a GnuTLS that stops
+    /// consuming, far above what any sane peer sends in one burst.
+    private static let maxSpuriousAgainInARow = 4096
 
     private let role: Role
     private let alpn: [String]
@@ -73,6 +85,7 @@ public final class GnuTLSHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var closeRequested = false      // the pipeline asked for a full close
     private var failed = false              // a TLSError has been reported
 
+    private var spareBuffer: ByteBuffer?    // an empty plaintext buffer kept for the next read
     private var readRequested = false       // a read() from downstream not yet answered with plaintext
     private var deliveredPlaintext = false  // since the last channelReadComplete
 
@@ -244,6 +257,27 @@ public final class GnuTLSHandler: ChannelDuplexHandler, RemovableChannelHandler 
         }
     }
 
+    public func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard let request = event as? TLSKeyUpdateRequest else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+            return
+        }
+        guard state == .active, !outputClosed, let session else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        let rv = session.updateKeys(requestPeer: request.requestPeerUpdate)
+        guard rv >= 0 else {
+            promise?.fail(TLSError.recordFailed(reason: "key update: \(gnutlsMessage(rv))"))
+            return
+        }
+        if let ciphertext = session.takeOutbound() {
+            context.writeAndFlush(wrapOutboundOut(ciphertext), promise: promise)
+        } else {
+            promise?.succeed(())
+        }
+    }
+
     // MARK: handshake
 
     private func startHandshake(context: ChannelHandlerContext) {
@@ -270,14 +304,20 @@ public final class GnuTLSHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     private func runHandshake(context: ChannelHandlerContext) {
         var warnings = 0
+        var spurious = 0
         while state == .handshaking, let session {
             let rv = session.handshake()
             writeCiphertext(context: context, flush: true)
+            guard state == .handshaking else { return }  // the flush failed and closed the channel
             switch rv {
             case GNUTLS_E_SUCCESS:
                 handshakeCompleted(context: context, session: session)
                 return
             case GNUTLS_E_AGAIN, GNUTLS_E_INTERRUPTED:
+                if !session.starved && spurious < Self.maxSpuriousAgainInARow {
+                    spurious += 1
+                    continue  // a message was digested; more may be buffered
+                }
                 return  // waiting for the peer
             default:
                 if gnutls_error_is_fatal(rv) == 0 && warnings < Self.maxWarningsInARow {
@@ -321,9 +361,11 @@ public final class GnuTLSHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private func decryptAvailable(context: ChannelHandlerContext) {
         guard state == .active, !receivedCloseNotify, let session else { return }
         var delivered: [ByteBuffer] = []
-        var current = context.channel.allocator.buffer(capacity: 0)
+        var current = spareBuffer ?? context.channel.allocator.buffer(capacity: 0)
+        spareBuffer = nil
         var failure: (TLSError, Int32)?
         var warnings = 0
+        var spurious = 0
 
         receiving: while true {
             if current.readableBytes >= Self.plaintextChunk {
@@ -333,6 +375,7 @@ public final class GnuTLSHandler: ChannelDuplexHandler, RemovableChannelHandler 
             let rv = session.receive(into: &current)
             if rv > 0 {
                 warnings = 0
+                spurious = 0
                 continue
             }
             if rv == 0 {
@@ -342,6 +385,10 @@ public final class GnuTLSHandler: ChannelDuplexHandler, RemovableChannelHandler 
             let code = Int32(truncatingIfNeeded: rv)
             switch code {
             case GNUTLS_E_AGAIN, GNUTLS_E_INTERRUPTED:
+                if !session.starved && spurious < Self.maxSpuriousAgainInARow {
+                    spurious += 1
+                    continue  // a post-handshake message was digested; records may follow
+                }
                 break receiving
             case GNUTLS_E_REHANDSHAKE:
                 failure = (.renegotiationRefused, code)
@@ -357,6 +404,8 @@ public final class GnuTLSHandler: ChannelDuplexHandler, RemovableChannelHandler 
         }
         if current.readableBytes > 0 {
             delivered.append(current)
+        } else {
+            spareBuffer = current  // nothing decrypted (partial record): reuse it next time
         }
 
         writeCiphertext(context: context, flush: true)  // e.g. a TLS 1.3 KeyUpdate answer
@@ -473,6 +522,7 @@ public final class GnuTLSHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private func releaseSession() {
         session?.close()
         session = nil
+        spareBuffer = nil
     }
 }
 

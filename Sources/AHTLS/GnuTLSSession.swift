@@ -120,10 +120,17 @@ final class GnuTLSSession {
         return length
     }
 
+    /// Whether the last `handshake()` / `receive(into:)` ran out of ciphertext. GnuTLS also
+    /// answers GNUTLS_E_AGAIN after digesting a TLS 1.3 post-handshake message (session
+    /// ticket, key update) while more records sit in its buffer; only a starved AGAIN means
+    /// "wait for the network".
+    private(set) var starved = false
+
     fileprivate func pull(_ destination: UnsafeMutableRawPointer?, _ length: Int) -> Int {
         let count = min(length, inbound.readableBytes)
         guard count > 0, let destination else {
             // Nothing buffered: "would block"; the handler calls again when bytes arrive.
+            starved = true
             gnutls_transport_set_errno(handle, EAGAIN)
             return -1
         }
@@ -140,6 +147,7 @@ final class GnuTLSSession {
 
     func handshake() -> Int32 {
         guard let handle else { return GNUTLS_E_INVALID_SESSION }
+        starved = false
         return gnutls_handshake(handle)
     }
 
@@ -147,6 +155,7 @@ final class GnuTLSSession {
     /// < 0 a GnuTLS error (GNUTLS_E_AGAIN when more ciphertext is needed).
     func receive(into buffer: inout ByteBuffer) -> Int {
         guard let handle else { return Int(GNUTLS_E_INVALID_SESSION) }
+        starved = false
         var result = 0
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: maxRecordPlaintext) { space in
             result = gnutls_record_recv(handle, space.baseAddress, space.count)
@@ -165,6 +174,12 @@ final class GnuTLSSession {
     func sendCloseNotify() {
         guard let handle else { return }
         _ = gnutls_bye(handle, GNUTLS_SHUT_WR)
+    }
+
+    /// Queues a TLS 1.3 KeyUpdate, asking the peer to update its keys too if `requestPeer`.
+    func updateKeys(requestPeer: Bool) -> Int32 {
+        guard let handle else { return GNUTLS_E_INVALID_SESSION }
+        return gnutls_session_key_update(handle, requestPeer ? UInt32(GNUTLS_KU_PEER) : 0)
     }
 
     /// Queues the alert that best describes `error` (best effort).
@@ -196,7 +211,11 @@ final class GnuTLSSession {
             guard let handle else { return .certificateVerificationFailed(reason: gnutlsMessage(code)) }
             var buffer = [CChar](repeating: 0, count: 512)
             ah_stream_tls_verify_failure_reason(handle, &buffer, buffer.count)
-            return .certificateVerificationFailed(reason: String(cString: buffer))
+            var reason = String(cString: buffer)
+            while reason.last == " " {
+                reason.removeLast()
+            }
+            return .certificateVerificationFailed(reason: reason)
         case GNUTLS_E_PREMATURE_TERMINATION:
             return .unexpectedEOF
         case GNUTLS_E_FATAL_ALERT_RECEIVED:

@@ -31,6 +31,8 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var partnerWritable = true
     private var inFlight = 0
     private var readHeld = false
+    private var flushPending = false
+    private var errored = false
     /// Bytes that arrived before the partner was attached (e.g. sent right behind a CONNECT).
     private var early: [ByteBuffer]
 
@@ -89,13 +91,16 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         guard !closed else { return }
         closed = true
-        let clean = inputEnded
+        // Orderly when it ended through FIN in either direction and no error was seen (NIO
+        // closes without an inputClosed event when the input ends after our output did).
+        let clean = !errored && (inputEnded || outputEnded)
         let partner = self.partner!
         partner.run { partner.partnerClosed(abruptly: !clean) }
         tally.sideClosed(cleanly: clean)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        errored = true
         tally.noteError("\(error)")
         abortNow()
     }
@@ -104,6 +109,14 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         forward(unwrapInboundIn(data))
+        // Not every read is followed by channelReadComplete (a decoder leaving the pipeline
+        // forwards its leftover bytes without one), so make sure a flush comes anyway.
+        if !flushPending {
+            flushPending = true
+            context.eventLoop.execute { [self] in
+                if flushPending { channelReadComplete(context: context) }
+            }
+        }
     }
 
     private func forward(_ buffer: ByteBuffer) {
@@ -115,6 +128,7 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        flushPending = false
         let partner = self.partner!
         partner.run { partner.flushOut() }
     }
@@ -188,8 +202,12 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context, !closed, !outputEnded else { return }
         outputEnded = true
         context.flush()
-        context.close(mode: .output, promise: nil)
-        if inputEnded { context.close(promise: nil) }
+        let channel = context.channel
+        let inputEnded = self.inputEnded
+        context.close(mode: .output).whenComplete { result in
+            // A channel that cannot half-close (or already closed its input) closes entirely.
+            if case .failure = result { channel.close(promise: nil) } else if inputEnded { channel.close(promise: nil) }
+        }
     }
 
     /// The partner's channel is gone. After a clean end our output is finished gracefully

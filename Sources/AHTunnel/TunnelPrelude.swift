@@ -14,7 +14,9 @@ public final class TunnelPrelude: ChannelDuplexHandler, RemovableChannelHandler 
     private var readHeld = false
     private var inputEnded = false
 
-    public init(initial: [ByteBuffer] = []) {
+    /// - Parameter inputEnded: the peer already finished sending before the prelude took over.
+    public init(initial: [ByteBuffer] = [], inputEnded: Bool = false) {
+        self.inputEnded = inputEnded
         held = initial.filter { $0.readableBytes > 0 }
         heldBytes = held.reduce(0) { $0 + $1.readableBytes }
     }

@@ -23,6 +23,7 @@ struct DebugCommand: AsyncParsableCommand {
             DebugQUICDownloadCommand.self,
             DebugDevCertsCommand.self,
             DebugEnrollLoadCommand.self,
+            DebugRegistryLoadCommand.self,
         ]
     )
 }

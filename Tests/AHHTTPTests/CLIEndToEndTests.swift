@@ -77,7 +77,7 @@ final class CLIEndToEndTests: XCTestCase {
         let document = try jsonObject(Array(json.stdout))
         let items = try XCTUnwrap(document["items"] as? [[String: Any]])
         XCTAssertEqual(items.count, 1)
-        XCTAssertEqual(Set(items[0].keys), ["name", "spiffeId", "state", "tags", "certNotAfter", "lastSeen"])
+        XCTAssertEqual(Set(items[0].keys), ["name", "spiffeId", "state", "tags", "certNotAfter", "lastSeen", "facts", "heartbeat", "connectedAt"])
         XCTAssertEqual(items[0]["name"] as? String, "node1")
         XCTAssertEqual(items[0]["state"] as? String, "offline")
 

@@ -91,7 +91,7 @@ final class ExecutorsEndpointTests: XCTestCase {
         let items = try XCTUnwrap(document["items"] as? [[String: Any]])
         XCTAssertEqual(items.count, 1, "revoked executors are not listed")
         let item = try XCTUnwrap(items.first)
-        XCTAssertEqual(Set(item.keys), ["name", "spiffeId", "state", "tags", "certNotAfter", "lastSeen"])
+        XCTAssertEqual(Set(item.keys), ["name", "spiffeId", "state", "tags", "certNotAfter", "lastSeen", "facts", "heartbeat", "connectedAt"])
         XCTAssertEqual(item["name"] as? String, "node1")
         XCTAssertEqual(item["spiffeId"] as? String, "spiffe://example.org/ah/agent/node1")
         XCTAssertEqual(item["state"] as? String, "offline")
@@ -106,7 +106,7 @@ final class ExecutorsEndpointTests: XCTestCase {
         let view = ExecutorView(name: "n", spiffeId: "spiffe://td/ah/agent/n", state: .connected, tags: [:],
                                 certNotAfter: nil, lastSeen: nil)
         let object = try jsonObject(try APIJSON.encode(view))
-        XCTAssertEqual(Set(object.keys), ["name", "spiffeId", "state", "tags", "certNotAfter", "lastSeen"])
+        XCTAssertEqual(Set(object.keys), ["name", "spiffeId", "state", "tags", "certNotAfter", "lastSeen", "facts", "heartbeat", "connectedAt"])
         XCTAssertTrue(object["certNotAfter"] is NSNull)
         XCTAssertTrue(object["lastSeen"] is NSNull)
         XCTAssertEqual(try JSONDecoder().decode(ExecutorView.self, from: Data(try APIJSON.encode(view))), view)

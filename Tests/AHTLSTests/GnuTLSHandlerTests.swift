@@ -34,11 +34,12 @@ final class GnuTLSHandlerTests: XCTestCase {
     /// Echo server ⇄ client, `total` bytes in odd-sized chunks; both directions hashed.
     private func echo(total: Int, deadline: Int64,
                       serverFront: @escaping @Sendable () -> [ChannelHandler] = { [] },
-                      clientFront: @escaping @Sendable () -> [ChannelHandler] = { [] }) async throws -> HashingSender.Outcome {
+                      clientFront: @escaping @Sendable () -> [ChannelHandler] = { [] },
+                      serverApp: @escaping @Sendable () -> ChannelHandler = { EchoHandler() }) async throws -> HashingSender.Outcome {
         let server = try serverContext()
         let client = try clientContext()
         let port = try await harness.startServer { _ in
-            serverFront() + [GnuTLSHandler.server(context: server, alpn: ["h2", "http/1.1"]), EchoHandler()]
+            serverFront() + [GnuTLSHandler.server(context: server, alpn: ["h2", "http/1.1"]), serverApp()]
         }
         let done = harness.makePromise(HashingSender.Outcome.self, deadline: deadline, "echo of \(total) bytes")
         _ = try await harness.connect(port: port) { _ in
@@ -72,6 +73,35 @@ final class GnuTLSHandlerTests: XCTestCase {
         XCTAssertEqual(outcome.sentDigest, outcome.receivedDigest)
     }
 
+    func testKeyUpdatesDuringBulkTransfer() async throws {
+        // The server rekeys every 2 MiB and asks the client to follow: 4 updates each way.
+        // (GnuTLS refuses peers that send more than a few KeyUpdates per second, so a test
+        // that rekeys every few hundred KiB at loopback speed is closed, by design.)
+        let outcome = try await echo(total: 8 << 20, deadline: 300,
+                                     serverApp: { EchoHandler(rekeyEvery: 2 << 20) })
+        XCTAssertEqual(outcome.sentDigest, outcome.receivedDigest)
+    }
+
+    func testKeyUpdateBatchedWithDataAndCloseNotify() async throws {
+        // KeyUpdate, data and close_notify reach the client's TLS handler in one read. GnuTLS
+        // reports GNUTLS_E_AGAIN after digesting the KeyUpdate although the data is already
+        // buffered; the handler must carry on rather than wait for more bytes.
+        let server = try serverContext()
+        let client = try clientContext()
+        let reply = ByteBuffer(string: String(repeating: "after the key update\n", count: 100))
+        let port = try await harness.startServer { _ in
+            [GnuTLSHandler.server(context: server), KeyUpdateThenReply(reply: reply)]
+        }
+        let collected = harness.makePromise(ByteBuffer.self, "reply after the key update")
+        _ = try await harness.connect(port: port) { _ in
+            let hold = HoldUntilClose()
+            return [hold, GnuTLSHandler.client(context: client, serverName: "localhost"), HoldArmer(hold),
+                    Collector(request: ByteBuffer(string: "go"), done: collected)]
+        }
+        let answer = try await collected.futureResult.get()
+        XCTAssertEqual(answer, reply)
+    }
+
     func testHalfCloseThenReply() async throws {
         let server = try serverContext()
         let client = try clientContext()
@@ -97,6 +127,28 @@ final class GnuTLSHandlerTests: XCTestCase {
         let answer = try await collected.futureResult.get()
         XCTAssertEqual(answer.readableBytes, reply.readableBytes)
         XCTAssertEqual(answer, reply)
+    }
+
+    func testEOFWithoutCloseNotifyEndsInput() async throws {
+        // The client stops after its request without close_notify: the server sees
+        // inputClosed after all the data (not an error), and can still answer.
+        let server = try serverContext()
+        let client = try clientContext()
+        let receivedAtEnd = harness.makePromise(Int.self, "server to see the end of input")
+        let port = try await harness.startServer(allowHalfClosure: true) { _ in
+            [GnuTLSHandler.server(context: server),
+             ReplyAtEndOfInput(reply: ByteBuffer(string: "bye"), receivedAtEnd: receivedAtEnd)]
+        }
+        let message = ByteBuffer(repeating: 0x42, count: 50_000)
+        let closed = harness.makePromise(ByteBuffer.self, "client to be closed")
+        _ = try await harness.connect(port: port) { _ in
+            let tls = GnuTLSHandler.client(context: client, serverName: "localhost")
+            return [tls, SendThenDropTLS(tls: tls, message: message), Collector(done: closed)]
+        }
+        let received = try await receivedAtEnd.futureResult.get()
+        XCTAssertEqual(received, message.readableBytes)
+        let ciphertext = try await closed.futureResult.get()
+        XCTAssertGreaterThan(ciphertext.readableBytes, 3)  // the encrypted "bye" (+ close_notify)
     }
 
     func testHandshakeStartsWhenAddedToAnActiveChannel() async throws {

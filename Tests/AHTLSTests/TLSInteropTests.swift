@@ -70,10 +70,30 @@ final class TLSInteropTests: XCTestCase {
         }
     }
 
+    func testTLS12RenegotiationIsRefused() async throws {
+        let gnutlsCLI = try tool("gnutls-cli")
+        let server = try TLSServerContext(certificateChainFile: pki.serverCertPath, privateKeyFile: pki.serverKeyPath)
+        let serverError = harness.makePromise(Error.self, "the server to refuse the renegotiation")
+        let port = try await harness.startServer { _ in
+            [GnuTLSHandler.server(context: server), FirstError(serverError)]
+        }
+        // --rehandshake: handshake, then immediately a second (renegotiation) handshake.
+        let result = try await ProcessRunner.run(gnutlsCLI, [
+            "--rehandshake", "--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.2",
+            "--x509cafile", pki.caPath, "-p", "\(port)", "127.0.0.1",
+        ], timeout: 60)
+        let error = try await serverError.futureResult.get()
+        guard case TLSError.renegotiationRefused = error else {
+            return XCTFail("expected renegotiationRefused, got \(error)\n\(result.transcript)")
+        }
+        XCTAssertTrue(result.stdoutString.contains("ReHandshake has failed")
+                      || result.stderrString.contains("ReHandshake has failed"), result.transcript)
+    }
+
     func testClientAgainstOpenSSLServer() async throws {
         let openssl = try tool("openssl")
         let port = try Ports.freePort(.tcp)
-        // -www answers "GET /" with a status page and closes; OpenSSL also sends TLS 1.3
+        // -www answers "GET /" with a status page and closes; OpenSSL also sends two TLS 1.3
         // session tickets after the handshake, which the client must digest.
         let (process, _) = try await ProcessRunner.startAndAwait(openssl, [
             "s_server", "-accept", "127.0.0.1:\(port)", "-cert", pki.serverCertPath, "-key", pki.serverKeyPath,
@@ -83,14 +103,19 @@ final class TLSInteropTests: XCTestCase {
 
         let client = try TLSClientContext(caFile: pki.caPath)
         let handshake = harness.makePromise(TLSHandshakeCompleted.self, "handshake with openssl s_server")
-        let response = harness.makePromise(ByteBuffer.self, "response from openssl s_server")
+        let response = harness.makePromise(ByteBuffer.self, deadline: 30, "response from openssl s_server")
         _ = try await harness.connect(port: Int(port)) { _ in
             [GnuTLSHandler.client(context: client, serverName: "localhost"), HandshakeWatcher(done: handshake),
              Collector(request: ByteBuffer(string: "GET / HTTP/1.0\r\n\r\n"), done: response)]
         }
         let info = try await handshake.futureResult.get()
         XCTAssertEqual(info.version, "TLS1.3")
-        let text = String(buffer: try await response.futureResult.get())
+        let text: String
+        do {
+            text = String(buffer: try await response.futureResult.get())
+        } catch {
+            throw TestFailure.closedEarly("\(error)\n\(process.transcript)")
+        }
         XCTAssertTrue(text.hasPrefix("HTTP/1.0 200 ok"), "\(text)\n\(process.transcript)")
     }
 }

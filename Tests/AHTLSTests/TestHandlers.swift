@@ -2,7 +2,7 @@
 // a paced sender that hashes both directions, collectors, a re-chunker that splits
 // ciphertext at arbitrary boundaries, and a minimal HTTP responder.
 
-import AHTLS
+@testable import AHTLS
 import Crypto
 import NIOCore
 
@@ -28,12 +28,29 @@ extension EventLoopPromise {
     }
 }
 
-/// Writes back whatever it reads; closes when the peer's input ends.
+/// Writes back whatever it reads; closes when the peer's input ends. With `rekeyEvery`, it
+/// also starts a TLS 1.3 key update (asking the peer to follow) every that many bytes.
 final class EchoHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    private let rekeyEvery: Int?
+    private var sinceRekey = 0
+    private(set) var rekeys = 0
+
+    init(rekeyEvery: Int? = nil) {
+        self.rekeyEvery = rekeyEvery
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if let rekeyEvery {
+            sinceRekey += unwrapInboundIn(data).readableBytes
+            if sinceRekey >= rekeyEvery {
+                sinceRekey = 0
+                rekeys += 1
+                context.triggerUserOutboundEvent(TLSKeyUpdateRequest(requestPeerUpdate: true), promise: nil)
+            }
+        }
         context.write(data, promise: nil)
     }
 
@@ -315,6 +332,126 @@ final class TinyHTTPResponder: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed, !responded {
             context.close(promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
+/// Sits in front of a client's GnuTLSHandler. Once `holding` is set (by `HoldArmer` when
+/// the handshake completes), it keeps every later ciphertext byte and delivers it all in
+/// one read when the connection ends, so post-handshake messages (TLS 1.3 session tickets),
+/// data and close_notify reach the TLS handler in a single batch.
+final class HoldUntilClose: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    var holding = false
+    private var held = ByteBuffer()
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard holding else {
+            context.fireChannelRead(data)
+            return
+        }
+        var buffer = unwrapInboundIn(data)
+        held.writeBuffer(&buffer)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if !holding {
+            context.fireChannelReadComplete()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if held.readableBytes > 0 {
+            context.fireChannelRead(wrapInboundOut(held))
+            context.fireChannelReadComplete()
+            held.clear()
+        }
+        context.fireChannelInactive()
+    }
+}
+
+/// Sets `HoldUntilClose.holding` when the TLS handshake completes.
+final class HoldArmer: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let hold: HoldUntilClose
+
+    init(_ hold: HoldUntilClose) {
+        self.hold = hold
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is TLSHandshakeCompleted {
+            hold.holding = true
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
+/// Answers the first bytes it reads with a key update (asking the peer to follow), then
+/// `reply`, then closes: three kinds of record back to back.
+final class KeyUpdateThenReply: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let reply: ByteBuffer
+    private var answered = false
+
+    init(reply: ByteBuffer) {
+        self.reply = reply
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !answered else { return }
+        answered = true
+        context.triggerUserOutboundEvent(TLSKeyUpdateRequest(requestPeerUpdate: true), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(reply)).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+}
+
+/// Reports the first error that reaches it.
+final class FirstError: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let first: EventLoopPromise<Error>
+
+    init(_ first: EventLoopPromise<Error>) {
+        self.first = first
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        first.succeed(error)
+        context.fireErrorCaught(error)
+    }
+}
+
+/// After the handshake: writes `message`, removes the TLS handler (so no close_notify is
+/// ever sent) and half-closes TCP — a client that just stops, as many HTTP clients do.
+final class SendThenDropTLS: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let tls: GnuTLSHandler
+    private let message: ByteBuffer
+
+    init(tls: GnuTLSHandler, message: ByteBuffer) {
+        self.tls = tls
+        self.message = message
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is TLSHandshakeCompleted {
+            context.writeAndFlush(wrapOutboundOut(message), promise: nil)
+            let channel = context.channel
+            context.pipeline.syncOperations.removeHandler(tls).whenSuccess {
+                channel.close(mode: .output, promise: nil)
+            }
         }
         context.fireUserInboundEventTriggered(event)
     }

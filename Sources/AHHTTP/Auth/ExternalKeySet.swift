@@ -27,9 +27,10 @@ struct ExternalKeySet: Sendable {
     let collection: JWTKeyCollection
 
     /// The key a token's header names: its `kid`, else the file's only key. A file whose only
-    /// key has no `kid` accepts any `kid`: there is nothing to tell keys apart by.
+    /// key has no `kid` accepts any `kid`: there is nothing to tell keys apart by. A `kid` that
+    /// names no key is refused, never answered with some other key.
     func key(forKID kid: String?) -> Key? {
-        if keys.count == 1, let only = keys.first, only.kid == nil || only.kid == kid { return only }
+        if keys.count == 1, let only = keys.first, kid == nil || only.kid == nil || only.kid == kid { return only }
         guard let kid else { return nil }
         return keys.first { $0.kid == kid }
     }
@@ -41,7 +42,7 @@ struct ExternalKeySet: Sendable {
         for (index, object) in objects.enumerated() {
             let key = try check(object, index: index + 1, count: objects.count, path: path)
             guard !keys.contains(where: { $0.kid != nil && $0.kid == key.kid }) else {
-                throw .issuerConfiguration("JWKS file '\(path)': key \(index + 1) repeats kid '\(key.kid ?? "")'")
+                throw .issuerConfiguration("JWKS file '\(path)': key \(index + 1) repeats kid '\(UserTokenError.printable(key.kid ?? ""))'")
             }
             keys.append(key)
         }

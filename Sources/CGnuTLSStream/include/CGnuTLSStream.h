@@ -18,7 +18,6 @@ typedef enum {
   AH_TLS_FILE_CERTIFICATE = 1,
   AH_TLS_FILE_KEY = 2,
   AH_TLS_FILE_PAIR = 3,  // both files parse, but they do not belong together
-  AH_TLS_FILE_CA = 4,
 } ah_stream_tls_file_t;
 
 /// Allocates server credentials from a PEM certificate chain (leaf first, then any

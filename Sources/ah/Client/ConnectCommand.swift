@@ -69,9 +69,16 @@ struct ConnectCommand: AsyncParsableCommand {
         }
         let stdio: Channel
         do {
+            // The prelude keeps what ssh already wrote until the tunnel is joined (a read that
+            // reached the end of an empty pipeline would be dropped).
             stdio = try await NIOPipeBootstrap(group: loop)
                 .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-                .takingOwnershipOfDescriptors(input: dup(STDIN_FILENO), output: dup(STDOUT_FILENO)).get()
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(TunnelPrelude()) }
+                }
+                // The real descriptors, not copies: ssh sees the end of the tunnel only when
+                // the last write end of its pipe closes.
+                .takingOwnershipOfDescriptors(input: STDIN_FILENO, output: STDOUT_FILENO).get()
         } catch {
             tunnel.close(promise: nil)
             throw CLIError.failed("cannot use stdin/stdout: \(error)")

@@ -151,17 +151,14 @@ struct ServeCommand: AsyncParsableCommand {
         tunnels.drain()
         server.sayGoodbye(reason: "access point shutting down", grace: grace)
         // A second signal cuts the grace period short.
-        let cut = Task { _ = await SignalWaiter.waitForTermination() }
-        let waited = Task { _ = await tunnels.closeAll(grace: grace) }
-        _ = await Task { await withTaskGroup(of: Void.self) { group in
-            group.addTask { await waited.value }
-            group.addTask { await cut.value }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = await tunnels.closeAll(grace: grace) }
+            group.addTask { _ = await SignalWaiter.waitForTermination() }
             await group.next()
             group.cancelAll()
-        } }.value
+        }
         let cutShort = await tunnels.closeAll(grace: 0)
         if cutShort > 0 { logger.warning("closed tunnels still open at the end of the grace period", metadata: ["count": "\(cutShort)"]) }
-        cut.cancel()
         await http.close()
         await server.close()
         logger.info("stopped")

@@ -7,10 +7,10 @@ import Foundation
 
 /// A blocking TCP client for tests that must send exactly the bytes they choose (half a request
 /// line, oversized heads) and observe when the server closes.
-final class RawSocket {
+public final class RawSocket {
     private let fd: Int32
 
-    init(port: Int) throws {
+    public init(port: Int) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RawSocketError("socket: \(String(cString: strerror(errno)))") }
         var address = sockaddr_in()
@@ -28,7 +28,7 @@ final class RawSocket {
 
     deinit { close(fd) }
 
-    func send(_ text: String) throws {
+    public func send(_ text: String) throws {
         let bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
@@ -39,14 +39,25 @@ final class RawSocket {
     }
 
     /// Reads until the server closes or `timeout` passes. `closed` is false on timeout.
-    func readUntilClose(timeout: TimeInterval) -> (text: String, closed: Bool) {
+    public func readUntilClose(timeout: TimeInterval) -> (text: String, closed: Bool) {
         var received = [UInt8]()
         let closed = read(into: &received, until: { _ in false }, timeout: timeout)
         return (String(decoding: received, as: UTF8.self), closed)
     }
 
+    /// Reads until `needle` has been received (true) or the server closes / `timeout` passes.
+    public func read(until needle: String, timeout: TimeInterval) -> (text: String, found: Bool) {
+        var received = [UInt8]()
+        var found = false
+        _ = read(into: &received, until: { bytes in
+            found = String(decoding: bytes, as: UTF8.self).contains(needle)
+            return found
+        }, timeout: timeout)
+        return (String(decoding: received, as: UTF8.self), found)
+    }
+
     /// Reads one response with a `content-length` body (keep-alive), or nil on timeout/close.
-    func readResponse(timeout: TimeInterval) -> String? {
+    public func readResponse(timeout: TimeInterval) -> String? {
         var received = [UInt8]()
         _ = read(into: &received, until: { bytes in
             let text = String(decoding: bytes, as: UTF8.self)
@@ -78,9 +89,9 @@ final class RawSocket {
     }
 }
 
-struct RawSocketError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct RawSocketError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// `send(2)` without SIGPIPE when the server has already closed.
