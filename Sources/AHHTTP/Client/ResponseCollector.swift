@@ -1,3 +1,4 @@
+import AHTLS
 import NIOCore
 import NIOHTTP1
 
@@ -39,7 +40,12 @@ final class ResponseCollector: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail(.malformedResponse("\(error)"), context: context)
+        if error is TLSError {
+            // No trusted connection is no connection: callers report "not reachable".
+            fail(.connectionFailed("TLS: \(error)"), context: context)
+        } else {
+            fail(.malformedResponse("\(error)"), context: context)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

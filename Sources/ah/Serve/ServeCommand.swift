@@ -141,7 +141,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw CLIError.usage("cannot serve HTTP on \(httpListen): \(error)")
         }
         print("quic listening on \(HostPort(host: quicListen.host, port: server.quicAddress.port ?? quicListen.port))")
-        print("http listening on \(HostPort(host: httpListen.host, port: http.port))\(tls == nil ? "" : " (tls)")")
+        print("http listening on \(HostPort(host: httpListen.host, port: http.port))")
+        if tls != nil { logger.info("TLS on the HTTP listener", metadata: ["cert": "\(httpTLSCert ?? "")"]) }
         print("ca pin \(server.dataDirectory.caPin)")
         fflush(nil)
         let signal = await SignalWaiter.waitForTermination()
