@@ -23,9 +23,9 @@ final class MigrationTests: XCTestCase {
         let fixture = try StoreFixture()
         let database = try fixture.openDatabase()
         let first = try Migrator.migrate(database, with: StateSchema.migrations)
-        XCTAssertEqual(first, MigrationReport(fromVersion: 0, toVersion: 1, applied: [1]))
+        XCTAssertEqual(first, MigrationReport(fromVersion: 0, toVersion: 2, applied: [1, 2]))
         let second = try Migrator.migrate(database, with: StateSchema.migrations)
-        XCTAssertEqual(second, MigrationReport(fromVersion: 1, toVersion: 1, applied: []))
+        XCTAssertEqual(second, MigrationReport(fromVersion: 2, toVersion: 2, applied: []))
     }
 
     func testReopeningKeepsDataAndDoesNotRerunMigrations() throws {
@@ -145,5 +145,32 @@ final class MigrationTests: XCTestCase {
         }
         XCTAssertEqual(failures["any"], 0)
         XCTAssertEqual(runs["v1"], 1)
+    }
+}
+
+/// The registry tables (migration 2): facts replace per executor, tunnel rows are completed.
+final class RegistryStoreTests: XCTestCase {
+    func testFactsAndTunnelAudit() throws {
+        let fixture = try StoreFixture()
+        let store = try SQLiteIdentityStore(path: fixture.path)
+        let now = Date(timeIntervalSince1970: 1_700_000_000)
+        try store.recordFacts(name: "n1", factsJSON: #"{"os":"linux"}"#, now: now)
+        try store.recordFacts(name: "n1", factsJSON: #"{"os":"macos"}"#, now: now.addingTimeInterval(5))
+        XCTAssertEqual(try store.allFacts()["n1"], ExecutorFacts(json: #"{"os":"macos"}"#, reportedAt: now.addingTimeInterval(5)))
+        XCTAssertThrowsError(try store.recordFacts(name: "n1", factsJSON: String(repeating: "x", count: 70_000), now: now))
+
+        let refused = try store.tunnelStarted(TunnelAttempt(subject: nil, executorName: "n1", port: 22, remote: "r",
+                                                            result: "407", detail: "no token"), now: now)
+        let open = try store.tunnelStarted(TunnelAttempt(subject: "alice", executorName: "n1", port: 22, remote: "r",
+                                                         result: "open", detail: ""), now: now)
+        try store.tunnelEnded(id: open, bytesUp: 10, bytesDown: 20, result: "closed", detail: "", now: now.addingTimeInterval(3))
+        let rows = try store.tunnels(executorName: "n1", limit: 10)
+        XCTAssertEqual(rows.map(\.id), [open, refused])
+        XCTAssertEqual(rows[0].result, "closed")
+        XCTAssertEqual(rows[0].bytesUp, 10)
+        XCTAssertEqual(rows[0].bytesDown, 20)
+        XCTAssertEqual(rows[0].endedAt, now.addingTimeInterval(3))
+        XCTAssertEqual(rows[1].endedAt, now, "a refusal ends when it is decided")
+        XCTAssertNil(rows[1].subject)
     }
 }

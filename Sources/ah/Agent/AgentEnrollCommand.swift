@@ -12,7 +12,11 @@ struct AgentEnrollCommand: AsyncParsableCommand {
             With --token and --ca-pin: generates a key here (it never leaves this machine), \
             enrolls, and stores key (0600), certificate and CA bundle in --state-dir. Without \
             a token: reuses the stored identity. Then stays connected until stopped, \
-            reconnecting after any fault and renewing the certificate before half its lifetime.
+            reconnecting after any fault and renewing the certificate before half its lifetime. \
+            It says Hello (OS, arch, sshd host keys), sends a heartbeat every \
+            --heartbeat-interval, and opens the access point's tunnels: CONNECT NAME:22 to \
+            --ssh-dst, other ports only if listed with --allow-tcp. SIGTERM: Goodbye, no new \
+            tunnels, open ones get --shutdown-grace, then exit 0.
             """
     )
 
