@@ -23,6 +23,11 @@ public protocol RegistryStore: Sendable {
 public struct ExecutorFacts: Sendable, Equatable {
     public var json: String
     public var reportedAt: Date
+
+    public init(json: String, reportedAt: Date) {
+        self.json = json
+        self.reportedAt = reportedAt
+    }
 }
 
 public struct TunnelAttempt: Sendable, Equatable {
