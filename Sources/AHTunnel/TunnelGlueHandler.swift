@@ -32,6 +32,9 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var inFlight = 0
     private var readHeld = false
     private var flushPending = false
+    /// Read since the last hand-over to the partner.
+    private var batch: [ByteBuffer] = []
+    private var batchBytes = 0
     private var errored = false
     /// Bytes that arrived before the partner was attached (e.g. sent right behind a CONNECT).
     private var early: [ByteBuffer]
@@ -71,13 +74,16 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
             pending += taken.bytes
             endedBeforeJoin = taken.inputEnded
         }
-        for buffer in pending { forward(buffer) }
-        if !pending.isEmpty { let partner = self.partner!; partner.run { partner.flushOut() } }
+        if !pending.isEmpty {
+            batch.append(contentsOf: pending)
+            batchBytes += pending.reduce(0) { $0 + $1.readableBytes }
+            sendBatch()
+        }
         if endedBeforeJoin { userInboundEventTriggered(context: context, event: ChannelEvent.inputClosed) }
         // What the partner did while we were not here yet.
-        for buffer in queuedOut { writeOut(buffer) }
+        let queued = queuedOut
         queuedOut = []
-        flushOut()
+        if !queued.isEmpty { writeOut(queued, count: queued.reduce(0) { $0 + $1.readableBytes }) }
         if queuedEndOutput { endOutput() }
         if let abruptly = queuedPartnerClosed { partnerClosed(abruptly: abruptly) }
         if !context.channel.isActive {
@@ -90,6 +96,7 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         guard !closed else { return }
+        sendBatch()
         closed = true
         // Orderly when it ended through FIN in either direction and no error was seen (NIO
         // closes without an inputClosed event when the input ends after our output did).
@@ -108,33 +115,42 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Inbound: our channel → partner
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        forward(unwrapInboundIn(data))
+        let buffer = unwrapInboundIn(data)
+        batchBytes += buffer.readableBytes
+        batch.append(buffer)
         // Not every read is followed by channelReadComplete (a decoder leaving the pipeline
-        // forwards its leftover bytes without one), so make sure a flush comes anyway.
+        // forwards its leftover bytes without one), so make sure the batch goes anyway.
         if !flushPending {
             flushPending = true
             context.eventLoop.execute { [self] in
-                if flushPending { channelReadComplete(context: context) }
+                if flushPending { sendBatch() }
             }
         }
     }
 
-    private func forward(_ buffer: ByteBuffer) {
-        let count = buffer.readableBytes
+    /// Hands everything read since the last batch to the partner in one hop: one closure,
+    /// one tally update and one flush per read cycle rather than per buffer (a QUIC stream
+    /// delivers a buffer per packet).
+    private func sendBatch() {
+        flushPending = false
+        guard !batch.isEmpty else { return }
+        let buffers = batch
+        let count = batchBytes
+        batch = []
+        batchBytes = 0
         tally.add(count, direction)
         inFlight += count
         let partner = self.partner!
-        partner.run { partner.writeOut(buffer) }
+        partner.run { partner.writeOut(buffers, count: count) }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        flushPending = false
-        let partner = self.partner!
-        partner.run { partner.flushOut() }
+        sendBatch()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
+            sendBatch()
             inputEnded = true
             let partner = self.partner!
             partner.run { partner.endOutput() }
@@ -164,10 +180,10 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Outbound: partner → our channel
 
-    fileprivate func writeOut(_ buffer: ByteBuffer) {
-        let count = buffer.readableBytes
+    /// Bytes from the partner: written and flushed, then progress reported once.
+    fileprivate func writeOut(_ buffers: [ByteBuffer], count: Int) {
         guard context != nil || closed else {
-            queuedOut.append(buffer)
+            queuedOut.append(contentsOf: buffers)
             return
         }
         guard let context, !closed, !outputEnded else {
@@ -176,7 +192,8 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
             partner.run { partner.partnerProgress(written: count, writable: false) }
             return
         }
-        context.write(wrapOutboundOut(buffer), promise: nil)
+        for buffer in buffers { context.write(wrapOutboundOut(buffer), promise: nil) }
+        context.flush()
         reportProgress(written: count)
     }
 
