@@ -190,6 +190,17 @@ let package = Package(
             ],
             swiftSettings: loopConfined
         ),
+        .testTarget(
+            name: "AHTunnelTests",
+            dependencies: [
+                "AHTunnel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: loopConfined
+        ),
         .testTarget(name: "AHIdentityTests", dependencies: ["AHIdentity", "AHTestSupport"]),
         .testTarget(
             name: "AHQUICTests",
