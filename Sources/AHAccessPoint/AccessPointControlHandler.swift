@@ -123,6 +123,12 @@ final class AccessPointControlHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if case QUICStreamError.connectionClosed = error {
+            // The connection is ending (the executor left, timed out, was replaced): not a
+            // protocol problem; the disconnect is logged once where the connection closes.
+            context.close(promise: nil)
+            return
+        }
         refuse(ControlViolation(code: ConnectionCloseCode.protocolViolation, reason: "\(error)"), context: context)
     }
 

@@ -218,12 +218,21 @@ public final class AccessPointServer: Sendable {
         return stream.pipeline.addHandler(dispatcher)
     }
 
-    /// Re-reads executors from the state file; a newly revoked identity loses its live
-    /// connection at once (within one poll interval of `ah executors revoke`).
+    /// Re-reads executors from the state file when another process changed it; a newly
+    /// revoked identity loses its live connection at once (within one poll interval of
+    /// `ah executors revoke`). Checking the change counter first keeps the poll O(1) with
+    /// thousands of executors.
     private static func watchRevocations(store: SQLiteIdentityStore, known: KnownExecutors, registry: ExecutorRegistry,
                                          interval: TimeAmount, logger: Logger) async {
+        var seenVersion: Int64?
         while !Task.isCancelled {
             do {
+                let version = try store.externalChangeCounter()
+                if version == seenVersion {
+                    try? await Task.sleep(nanoseconds: UInt64(interval.nanoseconds))
+                    continue
+                }
+                seenVersion = version
                 let (revoked, _) = known.replaceAll(with: try await store.listExecutors())
                 for name in revoked {
                     if let connection = registry.connection(for: name) {

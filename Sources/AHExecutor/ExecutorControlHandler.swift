@@ -1,4 +1,5 @@
 import AHControl
+import AHQUIC
 import Foundation
 import Logging
 import NIOCore
@@ -114,7 +115,12 @@ final class ExecutorControlHandler: ChannelInboundHandler {
     func handlerRemoved(context: ChannelHandlerContext) { stop() }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        logger.warning("control stream failed", metadata: ["error": "\(error)"])
+        if case QUICStreamError.connectionClosed = error {
+            // The connection is ending; its end is logged once by the agent's run loop.
+            logger.debug("control stream ended with the connection")
+        } else {
+            logger.warning("control stream failed", metadata: ["error": "\(error)"])
+        }
         context.close(promise: nil)
     }
 

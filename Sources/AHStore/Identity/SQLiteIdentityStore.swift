@@ -14,6 +14,12 @@ public struct SQLiteIdentityStore: IdentityStore {
         self.database = database
     }
 
+    /// Changes when another process has written the state file (e.g. `ah executors revoke`):
+    /// lets a watcher skip re-reading tables that nobody else touched.
+    public func externalChangeCounter() throws -> Int64 {
+        try database.withConnection { try $0.dataVersion() }
+    }
+
     /// Opens (and migrates) the state file at `path`.
     public init(path: String, options: SQLiteOptions = SQLiteOptions()) throws {
         self.init(database: try StateDatabase.open(path: path, options: options))

@@ -76,6 +76,12 @@ public final class SQLiteConnection {
         try execute("PRAGMA user_version = \(version)")
     }
 
+    /// `PRAGMA data_version`: changes whenever another connection (e.g. another process)
+    /// has committed to the file since this connection last looked; never for our own commits.
+    public func dataVersion() throws -> Int64 {
+        try queryFirst("PRAGMA data_version") { try $0.int64(0) } ?? 0
+    }
+
     /// The current journal mode in lower case, e.g. "wal".
     public func journalMode() throws -> String {
         try queryFirst("PRAGMA journal_mode") { try $0.string(0) }?.lowercased() ?? ""
