@@ -81,8 +81,10 @@ public final class AccessPointServer: Sendable {
                 Self.initialize(stream, enrollment: enrollment, control: control, logger: logger)
             })
         let watcher = Task {
+            async let trimming: Void = MemoryTrimmer.run()
             await Self.watchRevocations(store: store, known: known, registry: registry,
                                         interval: configuration.revocationPollInterval, logger: logger)
+            await trimming
         }
         logger.info("access point listening", metadata: [
             "quic": "\(quic.localAddress)", "trustDomain": "\(directory.trustDomain)", "caPin": "\(directory.caPin)",

@@ -122,7 +122,11 @@ public final class ExecutorAgent: @unchecked Sendable {
                     "remote": "\(connection.remoteAddress)", "spiffeId": "\(metadata.spiffeID)", "connections": "\(connections)"])
                 emit(.connected(remote: "\(connection.remoteAddress)"))
                 let reason = await stayConnected(connection, control: control)
-                logger.warning("connection to access point ended", metadata: ["reason": "\(reason)"])
+                if Task.isCancelled {
+                    logger.info("connection to access point closed", metadata: ["reason": "\(reason)"])
+                } else {
+                    logger.warning("connection to access point ended", metadata: ["reason": "\(reason)"])
+                }
                 emit(.disconnected(reason: reason))
                 backoff.connectionLasted(Date().timeIntervalSince(started))
             } catch {
