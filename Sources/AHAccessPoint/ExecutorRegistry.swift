@@ -96,8 +96,6 @@ public final class ExecutorRegistry: Sendable {
     public func snapshot() -> [String: Live] {
         live.withLockedValue { $0 }
     }
-
-    public var count: Int { live.withLockedValue { $0.count } }
 }
 
 /// What the registry keeps of a control stream: a way to ping and to say goodbye from any

@@ -44,10 +44,7 @@ public final class ExecutorTunnels: TunnelIngress {
     /// Waits until every tunnel has ended or `grace` passed; then closes what is left.
     /// Returns how many had to be cut.
     public func closeAll(grace: TimeInterval) async -> Int {
-        let deadline = Date().addingTimeInterval(grace)
-        while openTunnels > 0, Date() < deadline, !Task.isCancelled {
-            try? await Task.sleep(nanoseconds: 100_000_000)  // tunnels end on other loops
-        }
+        _ = await Tunnel.waitForDrain(grace: grace) { openTunnels }
         let left = state.withLockedValue { Array($0.open.values) }
         for channel in left {
             channel.triggerUserOutboundEvent(QUICStreamEvent.reset(applicationErrorCode: TunnelCloseCode.shutdown), promise: nil)
@@ -76,7 +73,7 @@ public final class ExecutorTunnels: TunnelIngress {
         switch BearerCredentials.token(fromHeader: request.proxyAuthorization) {
         case .success(let value): token = value
         case .failure(let failure):
-            return await refuse(.proxyAuthenticationRequired("\(failure.description.replacingOccurrences(of: "Authorization", with: "Proxy-Authorization"))"),
+            return await refuse(.proxyAuthenticationRequired(failure.description(header: "Proxy-Authorization")),
                                 headers: ["proxy-authenticate": #"Bearer realm="ah", Basic realm="ah""#])
         }
         let claims: UserClaims
@@ -91,7 +88,7 @@ public final class ExecutorTunnels: TunnelIngress {
         // 404: is there such an executor at all.
         let record: ExecutorRecord?
         do {
-            record = try await store.listExecutors().first { $0.name == target.executor && !$0.isRevoked }
+            record = try store.executor(named: target.executor).flatMap { $0.isRevoked ? nil : $0 }
         } catch {
             logger.error("cannot read executors from the state file", metadata: ["error": "\(error)"])
             return await refuse(.unavailable("the executor registry is unavailable"))

@@ -43,12 +43,7 @@ final class OpenTCPRequester: ChannelInboundHandler, RemovableChannelHandler {
         var incoming = unwrapInboundIn(data)
         if buffer == nil { buffer = incoming } else { buffer!.writeBuffer(&incoming) }
         do {
-            guard let body = try Frame.nextBody(from: &buffer!) else { return }
-            let frame = try ControlFrame(body: body)
-            guard frame.header.version == ControlProtocol.version, frame.header.type == "open-tcp-result" else {
-                throw FrameError.malformed("expected open-tcp-result, got \(frame.header.type.prefix(32)) version \(frame.header.version)")
-            }
-            let answer = try frame.decode(OpenTCPResult.self)
+            guard let answer = try ControlFrame.next(OpenTCPResult.self, type: "open-tcp-result", from: &buffer!) else { return }
             deadline?.cancel()
             let rest = buffer.map { [$0] } ?? []
             buffer = nil

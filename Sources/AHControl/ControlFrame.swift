@@ -15,6 +15,18 @@ public struct ControlFrame: Sendable {
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
         try Frame.decodeBody(type, body)
     }
+
+    /// For streams whose first frame has one fixed meaning (a tunnel's open-tcp and its
+    /// result): takes the next frame off `buffer`, checks it is `type` of this protocol
+    /// version and decodes it; nil while the frame is incomplete.
+    public static func next<T: Decodable>(_ message: T.Type, type: String, from buffer: inout ByteBuffer) throws -> T? {
+        guard let body = try Frame.nextBody(from: &buffer) else { return nil }
+        let frame = try ControlFrame(body: body)
+        guard frame.header.version == ControlProtocol.version, frame.header.type == type else {
+            throw FrameError.malformed("expected \(type) version \(ControlProtocol.version), got \(frame.header.type.prefix(32)) version \(frame.header.version)")
+        }
+        return try frame.decode(message)
+    }
 }
 
 /// Splits a stream of bytes into `ControlFrame`s, refusing any frame over the bound as soon

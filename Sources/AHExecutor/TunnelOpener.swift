@@ -14,9 +14,7 @@ public final class TunnelOpener: Sendable {
     public let policy: TunnelPolicy
     let logger: Logger
     let connectTimeout: TimeAmount
-    private let state = NIOLockedValueBox<(open: Int, draining: Bool, total: Int)>((0, false, 0))
-    /// Fires whenever the number of open tunnels drops (for the shutdown grace period).
-    private let drops = NIOLockedValueBox<[CheckedContinuation<Void, Never>]>([])
+    private let state = NIOLockedValueBox<(open: Int, draining: Bool)>((0, false))
 
     public init(policy: TunnelPolicy, connectTimeout: TimeAmount = .seconds(5), logger: Logger) {
         self.policy = policy
@@ -25,18 +23,13 @@ public final class TunnelOpener: Sendable {
     }
 
     public var openTunnels: Int { state.withLockedValue { $0.open } }
-    public var tunnelsOpened: Int { state.withLockedValue { $0.total } }
 
     /// Stops accepting new tunnels (they are answered `draining`).
     public func drain() { state.withLockedValue { $0.draining = true } }
 
     /// Waits until no tunnel is open or `grace` has passed; returns how many were still open.
     public func waitForTunnels(grace: TimeInterval) async -> Int {
-        let deadline = Date().addingTimeInterval(grace)
-        while openTunnels > 0, Date() < deadline {
-            try? await Task.sleep(nanoseconds: 100_000_000)  // polled: tunnels end on other loops
-        }
-        return openTunnels
+        await Tunnel.waitForDrain(grace: grace) { openTunnels }
     }
 
     /// The inbound-stream initializer for the control connection.
@@ -60,7 +53,7 @@ public final class TunnelOpener: Sendable {
             }
             return
         }
-        state.withLockedValue { $0.open += 1; $0.total += 1 }
+        state.withLockedValue { $0.open += 1 }
         let started = Date()
         ClientBootstrap(group: stream.eventLoop)
             .connectTimeout(connectTimeout)
@@ -158,12 +151,7 @@ final class OpenTCPRequestHandler: ChannelInboundHandler, RemovableChannelHandle
         if buffer == nil { buffer = incoming } else { buffer!.writeBuffer(&incoming) }
         guard !done else { return }
         do {
-            guard let body = try Frame.nextBody(from: &buffer!) else { return }
-            let frame = try ControlFrame(body: body)
-            guard frame.header.version == ControlProtocol.version, frame.header.type == "open-tcp" else {
-                throw FrameError.malformed("expected open-tcp version \(ControlProtocol.version), got \(frame.header.type) version \(frame.header.version)")
-            }
-            let request = try frame.decode(OpenTCP.self)
+            guard let request = try ControlFrame.next(OpenTCP.self, type: "open-tcp", from: &buffer!) else { return }
             guard (1...65535).contains(request.port) else { throw FrameError.malformed("port \(request.port) out of range") }
             done = true
             deadline?.cancel()

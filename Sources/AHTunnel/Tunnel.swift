@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// Joins two byte channels into a tunnel: every hop of an SSH session through ah (client TCP ⇄
@@ -11,6 +12,17 @@ import NIOCore
 /// input travels through as an end of output on the other side (`ssh` relies on that for
 /// `scp` and for exit statuses).
 public enum Tunnel {
+    /// Waits (polling: tunnels end on other event loops) until `openCount()` is 0, `grace`
+    /// has passed or the task is cancelled; returns how many are still open. The shutdown
+    /// grace period of both the access point and the executor.
+    public static func waitForDrain(grace: TimeInterval, openCount: () -> Int) async -> Int {
+        let deadline = Date().addingTimeInterval(grace)
+        while openCount() > 0, Date() < deadline, !Task.isCancelled {
+            try? await Task.sleep(nanoseconds: 100_000_000)
+        }
+        return openCount()
+    }
+
     /// Bytes that arrived before the join and sit in a `TunnelPrelude` in either pipeline go
     /// through first.
     ///

@@ -197,11 +197,6 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
         reportProgress(written: count)
     }
 
-    fileprivate func flushOut() {
-        guard let context, !closed else { return }
-        context.flush()
-    }
-
     private func reportProgress(written: Int) {
         let writable = context?.channel.isWritable ?? false
         let partner = self.partner!

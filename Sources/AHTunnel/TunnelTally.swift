@@ -25,35 +25,29 @@ public final class TunnelTally: Sendable {
         }
     }
 
-    private let state = NIOLockedValueBox<(summary: Summary, openSides: Int)>((Summary(), 2))
+    private let state = NIOLockedValueBox(Summary())
 
     public init() {}
 
     func add(_ count: Int, _ direction: Direction) {
         state.withLockedValue {
             switch direction {
-            case .forward: $0.summary.bytesForward += count
-            case .backward: $0.summary.bytesBackward += count
+            case .forward: $0.bytesForward += count
+            case .backward: $0.bytesBackward += count
             }
         }
     }
 
     func noteError(_ description: String) {
         state.withLockedValue {
-            if $0.summary.error == nil { $0.summary.error = description }
-            $0.summary.clean = false
+            if $0.error == nil { $0.error = description }
+            $0.clean = false
         }
     }
 
-    /// Returns true when this was the last open side.
-    @discardableResult
-    func sideClosed(cleanly: Bool) -> Bool {
-        state.withLockedValue {
-            if !cleanly { $0.summary.clean = false }
-            $0.openSides -= 1
-            return $0.openSides == 0
-        }
+    func sideClosed(cleanly: Bool) {
+        if !cleanly { state.withLockedValue { $0.clean = false } }
     }
 
-    public var summary: Summary { state.withLockedValue { $0.summary } }
+    public var summary: Summary { state.withLockedValue { $0 } }
 }

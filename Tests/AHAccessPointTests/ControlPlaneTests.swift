@@ -51,12 +51,7 @@ final class ControlPlaneTests: XCTestCase {
         try await fixture.addExecutor("node1")
         let token = try await fixture.userToken()
         // A long download in flight when the executor dies.
-        let daemon = fixture.daemons["node1"]!
-        let ssh = ChildProcess(executable: URL(fileURLWithPath: "/usr/bin/ssh"), arguments: daemon.clientOptions + [
-            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "ProxyCommand=\(try fixture.proxyCommand(tokenFile: token.file))",
-            "root@node1", "echo started >&2; head -c 20000000000 /dev/zero"])
-        try ssh.start()
+        let ssh = try fixture.startSSH("node1", "echo started >&2; head -c 20000000000 /dev/zero", tokenFile: token.file)
         try await ssh.waitForStderr(containing: "started", timeout: 30)
         let killed = Date()
         fixture.agents["node1"]!.send(signal: SIGKILL)
@@ -94,12 +89,8 @@ final class ControlPlaneTests: XCTestCase {
         try await fixture.start()
         try await fixture.addExecutor("node1", extra: ["--shutdown-grace", "20s"])
         let token = try await fixture.userToken()
-        let daemon = fixture.daemons["node1"]!
-        let session = ChildProcess(executable: URL(fileURLWithPath: "/usr/bin/ssh"), arguments: daemon.clientOptions + [
-            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "ProxyCommand=\(try fixture.proxyCommand(tokenFile: token.file))",
-            "root@node1", "echo started >&2; read line; echo \"got $line\""], captureStdin: true)
-        try session.start()
+        let session = try fixture.startSSH("node1", "echo started >&2; read line; echo \"got $line\"", tokenFile: token.file,
+                                           captureStdin: true)
         try await session.waitForStderr(containing: "started", timeout: 30)
         let agent = fixture.agents["node1"]!
         agent.send(signal: SIGTERM)
@@ -125,12 +116,8 @@ final class ControlPlaneTests: XCTestCase {
         try await fixture.start()
         try await fixture.addExecutor("node1")
         let token = try await fixture.userToken()
-        let daemon = fixture.daemons["node1"]!
-        let session = ChildProcess(executable: URL(fileURLWithPath: "/usr/bin/ssh"), arguments: daemon.clientOptions + [
-            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "ProxyCommand=\(try fixture.proxyCommand(tokenFile: token.file))",
-            "root@node1", "echo started >&2; read line; echo \"got $line\""], captureStdin: true)
-        try session.start()
+        let session = try fixture.startSSH("node1", "echo started >&2; read line; echo \"got $line\"", tokenFile: token.file,
+                                           captureStdin: true)
         try await session.waitForStderr(containing: "started", timeout: 30)
         fixture.serve.process.send(signal: SIGTERM)
         try await fixture.serve.process.waitForStderr(containing: "draining", timeout: 10)

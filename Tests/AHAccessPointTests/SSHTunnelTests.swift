@@ -42,12 +42,9 @@ final class SSHTunnelTests: XCTestCase {
         for index in 0..<64 { handle.write(Data(chunk.map { $0 &+ UInt8(index) })) }
         try handle.close()
         let copy = fixture.directory.file("payload.copy").path
-        let daemon = fixture.daemons["node1"]!
         let scp = try await ProcessRunner.run(
             URL(fileURLWithPath: "/usr/bin/scp"),
-            ["-q"] + daemon.clientOptions + ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                                             "-o", "ProxyCommand=\(try fixture.proxyCommand(tokenFile: token.file))",
-                                             source, "root@node1:\(copy)"], timeout: 120)
+            ["-q"] + (try fixture.sshOptions("node1", tokenFile: token.file)) + [source, "root@node1:\(copy)"], timeout: 120)
         XCTAssertEqual(scp.exit, .exited(0), scp.transcript)
         let sums = try await ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/sha256sum"), [source, copy])
         let digests = sums.stdoutString.split(separator: "\n").map { $0.split(separator: " ").first.map(String.init) ?? "" }

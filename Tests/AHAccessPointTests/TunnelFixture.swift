@@ -61,14 +61,28 @@ final class TunnelFixture {
         "\(try BuiltProducts.ah().path) connect %h --remote-server \(httpURL) --token-file \(tokenFile)"
     }
 
-    /// Runs `ssh user@NODE command` through `ah connect` (host keys not checked here; the
-    /// strict-checking test uses `ah ssh-config`'s file).
-    func ssh(_ node: String, _ command: String, tokenFile: String, extra: [String] = [], timeout: Double = 60) async throws -> ProcessResult {
+    /// ssh/scp options for reaching `node`'s sshd through `ah connect`, logging in with its
+    /// client key (host keys not checked here; the strict-checking test uses `ah ssh-config`'s
+    /// file).
+    func sshOptions(_ node: String, tokenFile: String) throws -> [String] {
         let daemon = daemons[node] ?? daemons.values.first!
-        let arguments = daemon.clientOptions + ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                                                "-o", "ProxyCommand=\(try proxyCommand(tokenFile: tokenFile))"] + extra
-            + ["root@\(node)", command]
-        return try await ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/ssh"), arguments, timeout: timeout)
+        return daemon.clientOptions + ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                       "-o", "ProxyCommand=\(try proxyCommand(tokenFile: tokenFile))"]
+    }
+
+    /// Runs `ssh root@NODE command` through `ah connect` to completion.
+    func ssh(_ node: String, _ command: String, tokenFile: String, extra: [String] = [], timeout: Double = 60) async throws -> ProcessResult {
+        try await ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/ssh"),
+                                    try sshOptions(node, tokenFile: tokenFile) + extra + ["root@\(node)", command], timeout: timeout)
+    }
+
+    /// Starts `ssh root@NODE command` through `ah connect` and leaves it running.
+    func startSSH(_ node: String, _ command: String, tokenFile: String, captureStdin: Bool = false) throws -> ChildProcess {
+        let ssh = ChildProcess(executable: URL(fileURLWithPath: "/usr/bin/ssh"),
+                               arguments: try sshOptions(node, tokenFile: tokenFile) + ["root@\(node)", command],
+                               captureStdin: captureStdin)
+        try ssh.start()
+        return ssh
     }
 
     /// Sends a raw CONNECT and returns the status line's code and the whole head.

@@ -8,21 +8,7 @@ import NIOCore
 import NIOPosix
 import XCTest
 
-final class GnuTLSHandlerTests: XCTestCase {
-    private var harness: TLSHarness!
-    private var pki: TLSTestPKI!
-
-    override func setUp() async throws {
-        harness = TLSHarness()
-        pki = try await TLSTestPKI.make()
-    }
-
-    override func tearDown() async throws {
-        try await harness.shutdown()
-        harness = nil
-        pki = nil
-    }
-
+final class GnuTLSHandlerTests: TLSTestCase {
     private func serverContext() throws -> TLSServerContext {
         try TLSServerContext(certificateChainFile: pki.serverCertPath, privateKeyFile: pki.serverKeyPath)
     }

@@ -4,6 +4,7 @@
 import AHTLS
 import NIOCore
 import NIOPosix
+import XCTest
 
 final class TLSHarness {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
@@ -50,5 +51,22 @@ final class TLSHarness {
         let promise = group.next().makePromise(of: T.self)
         promise.failAfter(seconds: seconds, what)
         return promise
+    }
+}
+
+/// The TLS test classes' common fixture: an event loop harness and a fresh test PKI per test.
+class TLSTestCase: XCTestCase {
+    var harness: TLSHarness!
+    var pki: TLSTestPKI!
+
+    override func setUp() async throws {
+        harness = TLSHarness()
+        pki = try await TLSTestPKI.make()
+    }
+
+    override func tearDown() async throws {
+        try await harness.shutdown()
+        harness = nil
+        pki = nil
     }
 }

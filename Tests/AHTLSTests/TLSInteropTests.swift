@@ -7,21 +7,7 @@ import NIOCore
 import NIOPosix
 import XCTest
 
-final class TLSInteropTests: XCTestCase {
-    private var harness: TLSHarness!
-    private var pki: TLSTestPKI!
-
-    override func setUp() async throws {
-        harness = TLSHarness()
-        pki = try await TLSTestPKI.make()
-    }
-
-    override func tearDown() async throws {
-        try await harness.shutdown()
-        harness = nil
-        pki = nil
-    }
-
+final class TLSInteropTests: TLSTestCase {
     private func tool(_ name: String) throws -> URL {
         guard let url = Executables.find(name, alsoIn: ["/usr/bin"]) else { throw XCTSkip("\(name) is not installed") }
         return url

@@ -7,21 +7,7 @@ import NIOCore
 import NIOPosix
 import XCTest
 
-final class TLSVerificationTests: XCTestCase {
-    private var harness: TLSHarness!
-    private var pki: TLSTestPKI!
-
-    override func setUp() async throws {
-        harness = TLSHarness()
-        pki = try await TLSTestPKI.make()
-    }
-
-    override func tearDown() async throws {
-        try await harness.shutdown()
-        harness = nil
-        pki = nil
-    }
-
+final class TLSVerificationTests: TLSTestCase {
     /// Connects a client that trusts the test root to a server presenting `certificate`, and
     /// returns the client's handshake outcome (waiting for the close when it fails).
     private func clientHandshake(certificate: String, key: String, serverName: String) async throws -> Result<TLSHandshakeCompleted, Error> {

@@ -11,9 +11,13 @@ public enum BearerCredentials {
         case unsupportedScheme
         case malformed
 
-        public var description: String {
+        public var description: String { description(header: "Authorization") }
+
+        /// The reason, naming the header the token was expected in (`Proxy-Authorization`
+        /// for CONNECT).
+        public func description(header: String) -> String {
             switch self {
-            case .missing: return "no bearer token (send `Authorization: Bearer TOKEN`)"
+            case .missing: return "no bearer token (send `\(header): Bearer TOKEN`)"
             case .unsupportedScheme: return "unsupported authorization scheme (use Bearer)"
             case .malformed: return "malformed authorization header"
             }

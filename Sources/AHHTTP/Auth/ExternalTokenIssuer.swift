@@ -64,15 +64,8 @@ public final class ExternalTokenIssuer: UserTokenVerifying, @unchecked Sendable 
         let payload: ExternalTokenPayload
         do {
             payload = try await keySet.collection.verify(token, as: ExternalTokenPayload.self)
-        } catch let error as JWTError where error.errorType == .signatureVerificationFailed {
-            throw UserTokenError.badSignature
-        } catch let error as JWTError where error.errorType == .malformedToken {
-            throw UserTokenError.malformed
-        } catch is DecodingError {
-            throw UserTokenError.malformed
         } catch {
-            // e.g. a signature of the wrong length, which the crypto library refuses to parse.
-            throw UserTokenError.badSignature
+            throw UserTokenError(verificationFailure: error)
         }
         return try claims(from: payload.claims, now: now)
     }

@@ -102,15 +102,8 @@ public final class UserTokenAuthority: Sendable {
         let payload: UserTokenPayload
         do {
             payload = try await keys.verify(token, as: UserTokenPayload.self)
-        } catch let error as JWTError where error.errorType == .signatureVerificationFailed {
-            throw UserTokenError.badSignature
-        } catch let error as JWTError where error.errorType == .malformedToken {
-            throw UserTokenError.malformed
-        } catch is DecodingError {
-            throw UserTokenError.malformed
         } catch {
-            // e.g. a signature of the wrong length, which CryptoKit refuses to parse.
-            throw UserTokenError.badSignature
+            throw UserTokenError(verificationFailure: error)
         }
         guard let expiresAt = payload.exp?.value else { throw UserTokenError.missingExpiry }
         guard now < expiresAt.addingTimeInterval(Self.leeway) else { throw UserTokenError.expired }

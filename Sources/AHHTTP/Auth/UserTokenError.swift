@@ -1,3 +1,5 @@
+import JWTKit
+
 /// Why a token was refused or the signing key is unusable. Descriptions never contain the
 /// token: they end up in logs and in Problem+JSON details.
 public enum UserTokenError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -59,5 +61,20 @@ public enum UserTokenError: Error, Equatable, Sendable, CustomStringConvertible 
             $0.properties.generalCategory == .control ? "?" : $0
         }))
         return cleaned.count > limit ? String(cleaned.prefix(limit)) + "…" : cleaned
+    }
+}
+
+extension UserTokenError {
+    /// What a failed JWTKit signature verification means, for both our tokens and an external
+    /// issuer's: malformed structure or claims, or a bad signature (which includes one of the
+    /// wrong length, which the crypto library refuses to parse).
+    init(verificationFailure error: any Error) {
+        if let jwt = error as? JWTError, jwt.errorType == .malformedToken {
+            self = .malformed
+        } else if error is DecodingError {
+            self = .malformed
+        } else {
+            self = .badSignature
+        }
     }
 }

@@ -104,40 +104,23 @@ struct DebugEnrollLoadCommand: AsyncParsableCommand {
         let remote = try remote()
         let group = MultiThreadedEventLoopGroup.singleton
         let deadline = timeout.seconds
-        let watchdog = Task.detached {
-            try await Task.sleep(nanoseconds: UInt64(deadline) * 1_000_000_000)
-            FileHandle.standardError.write(Data("ah: error: enroll-load did not finish within \(deadline) s; giving up\n".utf8))
-            Foundation.exit(1)
-        }
+        let watchdog = LoadRun.watchdog(seconds: deadline, command: "enroll-load")
         defer { watchdog.cancel() }
+        let (token, caPin) = try LoadRun.mintToken(dataDir: dataDir, uses: count, validFor: TimeInterval(deadline) + 300, tag: "enroll-load")
 
-        // The token and the pin, from the access point's data directory.
-        let directory: AccessPointDataDirectory
-        do {
-            directory = try AccessPointDataDirectory.open(path: dataDir, trustDomain: nil, create: false)
-        } catch {
-            throw CLIError.usage("\(error)")
-        }
-        let store = try SQLiteIdentityStore(path: directory.statePath)
-        let minted = JoinTokens.mint()
-        let now = Date()
-        try store.createJoinToken(id: minted.id, hash: minted.hash, expiresAt: now.addingTimeInterval(TimeInterval(deadline) + 300),
-                                  uses: count, tags: ["bench": "enroll-load"], now: now)
-        let caPin = directory.caPin
-
-        let scratch = try makeScratchDirectory()
+        let scratch = try LoadRun.scratchDirectory(prefix: "ah-enroll-load")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
 
         // ---- Phase A: enroll + connect COUNT executors, keep them all open ----
         logger.info("phase A: \(count) executors enroll and connect, \(concurrency) at a time")
         let names = (1...count).map { String(format: "%@-%04d", namePrefix, $0) }
         let phaseAStart = DispatchTime.now()
-        let outcomes: [Result<Enrolled, Error>] = await Self.concurrently(count: count, width: concurrency) { index in
+        let outcomes: [Result<Enrolled, Error>] = await LoadRun.concurrently(count: count, width: concurrency) { index in
             let name = names[index]
             do {
                 let state = try ExecutorStateDirectory(path: (scratch as NSString).appendingPathComponent(name))
                 let t0 = DispatchTime.now()
-                let metadata = try await Enroller.enroll(host: remote.host, port: remote.port, token: minted.token, caPin: caPin,
+                let metadata = try await Enroller.enroll(host: remote.host, port: remote.port, token: token, caPin: caPin,
                                                          name: name, tags: [:], state: state, group: group, logger: quiet)
                 let t1 = DispatchTime.now()
                 let configuration = try Self.agentConfiguration(state: state, metadata: metadata)
@@ -145,12 +128,12 @@ struct DebugEnrollLoadCommand: AsyncParsableCommand {
                                                               group: group, logger: quiet)
                 let t2 = DispatchTime.now()
                 return .success(Enrolled(name: name, state: state, metadata: metadata, connection: connection,
-                                         enrollSeconds: Self.seconds(t0, t1), connectSeconds: Self.seconds(t1, t2)))
+                                         enrollSeconds: LoadRun.seconds(t0, t1), connectSeconds: LoadRun.seconds(t1, t2)))
             } catch {
                 return .failure(LoadError("\(name): \(error)"))
             }
         }
-        let enrollAndConnectSeconds = Self.seconds(phaseAStart, DispatchTime.now())
+        let enrollAndConnectSeconds = LoadRun.seconds(phaseAStart, DispatchTime.now())
         let enrolled = outcomes.compactMap { try? $0.get() }
         let failures = outcomes.compactMap { outcome -> String? in
             if case .failure(let error) = outcome { return "\(error)" }
@@ -194,7 +177,7 @@ struct DebugEnrollLoadCommand: AsyncParsableCommand {
             let clientCPUBefore = Self.ownCPUSeconds()
             let phaseBStart = DispatchTime.now()
             // Each success: (its latency, when it completed relative to the phase start).
-            let results: [Result<(Double, Double), Error>] = await Self.concurrently(count: total, width: concurrency) { index in
+            let results: [Result<(Double, Double), Error>] = await LoadRun.concurrently(count: total, width: concurrency) { index in
                 let t0 = DispatchTime.now()
                 do {
                     let connection = try await QUICClient.connect(host: remote.host, port: remote.port,
@@ -203,12 +186,12 @@ struct DebugEnrollLoadCommand: AsyncParsableCommand {
                     let t1 = DispatchTime.now()
                     connection.close(applicationErrorCode: 0, reason: "handshake benchmark")
                     closes.append(connection.closeFuture)
-                    return .success((Self.seconds(t0, t1), Self.seconds(phaseBStart, t1)))
+                    return .success((LoadRun.seconds(t0, t1), LoadRun.seconds(phaseBStart, t1)))
                 } catch {
                     return .failure(error)
                 }
             }
-            phaseBWall = Self.seconds(phaseBStart, DispatchTime.now())
+            phaseBWall = LoadRun.seconds(phaseBStart, DispatchTime.now())
             // The rate runs to the last successful handshake: a failed one (which can hold its
             // slot until a timeout) is counted and reported, not allowed to stretch the clock.
             handshakeSeconds = results.compactMap { try? $0.get().1 }.max() ?? phaseBWall
@@ -292,41 +275,6 @@ struct DebugEnrollLoadCommand: AsyncParsableCommand {
         return quic
     }
 
-    /// Runs `body(0..<count)` with at most `width` in flight; results in index order.
-    static func concurrently<T: Sendable>(count: Int, width: Int, _ body: @escaping @Sendable (Int) async -> T) async -> [T] {
-        await withTaskGroup(of: (Int, T).self) { group in
-            var results = [T?](repeating: nil, count: count)
-            var next = 0
-            while next < min(width, count) {
-                let index = next
-                group.addTask { (index, await body(index)) }
-                next += 1
-            }
-            while let (index, value) = await group.next() {
-                results[index] = value
-                if next < count {
-                    let index = next
-                    group.addTask { (index, await body(index)) }
-                    next += 1
-                }
-            }
-            return results.map { $0! }
-        }
-    }
-
-    func makeScratchDirectory() throws -> String {
-        let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
-        var template = Array("\(base)/ah-enroll-load.XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw CLIError.failed("cannot create a scratch directory under \(base): errno \(errno)")
-        }
-        return String(cString: made)
-    }
-
-    static func seconds(_ from: DispatchTime, _ to: DispatchTime) -> Double {
-        Double(to.uptimeNanoseconds - from.uptimeNanoseconds) / 1e9
-    }
-
     static func median(_ sorted: [Double]) -> Double {
         guard !sorted.isEmpty else { return 0 }
         let mid = sorted.count / 2
@@ -350,13 +298,4 @@ struct DebugEnrollLoadCommand: AsyncParsableCommand {
     }
 
     static func ownCPUSeconds() -> Double { processCPUSeconds(getpid()) ?? 0 }
-}
-
-/// An append-only list shared by concurrent tasks.
-private final class LockedList<Element>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storage: [Element] = []
-
-    func append(_ element: Element) { lock.withLock { storage.append(element) } }
-    var items: [Element] { lock.withLock { storage } }
 }

@@ -108,28 +108,11 @@ struct DebugRegistryLoadCommand: AsyncParsableCommand {
         // Worst case: every slot's executor takes the whole connect timeout, one batch after another.
         let batches = (count + concurrency - 1) / concurrency
         let deadline = min(connectTimeout.seconds * batches, 3600) + hold.seconds + 300
-        let watchdog = Task.detached {
-            try await Task.sleep(nanoseconds: UInt64(deadline) * 1_000_000_000)
-            FileHandle.standardError.write(Data("ah: error: registry-load did not finish within \(deadline) s; giving up\n".utf8))
-            Foundation.exit(1)
-        }
+        let watchdog = LoadRun.watchdog(seconds: deadline, command: "registry-load")
         defer { watchdog.cancel() }
+        let (token, caPin) = try LoadRun.mintToken(dataDir: dataDir, uses: count, validFor: TimeInterval(deadline) + 300, tag: "registry-load")
 
-        // The token and the pin, from the access point's data directory.
-        let directory: AccessPointDataDirectory
-        do {
-            directory = try AccessPointDataDirectory.open(path: dataDir, trustDomain: nil, create: false)
-        } catch {
-            throw CLIError.usage("\(error)")
-        }
-        let store = try SQLiteIdentityStore(path: directory.statePath)
-        let minted = JoinTokens.mint()
-        let now = Date()
-        try store.createJoinToken(id: minted.id, hash: minted.hash, expiresAt: now.addingTimeInterval(TimeInterval(deadline) + 300),
-                                  uses: count, tags: ["bench": "registry-load"], now: now)
-        let caPin = directory.caPin
-
-        let scratch = try Self.makeScratchDirectory()
+        let scratch = try LoadRun.scratchDirectory(prefix: "ah-registry-load")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
 
         var agentConfiguration = ExecutorAgent.Configuration(host: remote.host, port: remote.port)
@@ -144,22 +127,22 @@ struct DebugRegistryLoadCommand: AsyncParsableCommand {
         logger.info("\(count) executors enroll and connect, \(concurrency) at a time (heartbeats every \(heartbeatInterval))")
         let names = (1...count).map { String(format: "%@-%04d", namePrefix, $0) }
         let slots = (0..<count).map { Slot(name: names[$0]) }
-        let runs = LockedTasks()
+        let runs = LockedList<Task<Void, Never>>()
         let timeoutSeconds = connectTimeout.seconds
         let start = DispatchTime.now()
         let progress = Task.detached {
             while !Task.isCancelled {
                 try await Task.sleep(nanoseconds: 10_000_000_000)
                 let connected = slots.filter(\.isConnected).count
-                logger.info("\(connected) of \(count) connected after \(String(format: "%.0f", Self.seconds(start, DispatchTime.now()))) s")
+                logger.info("\(connected) of \(count) connected after \(String(format: "%.0f", LoadRun.seconds(start, DispatchTime.now()))) s")
             }
         }
-        let outcomes: [String?] = await Self.concurrently(count: count, width: concurrency) { index in
+        let outcomes: [String?] = await LoadRun.concurrently(count: count, width: concurrency) { index in
             let slot = slots[index]
             do {
                 let state = try ExecutorStateDirectory(path: (scratch as NSString).appendingPathComponent(slot.name))
                 let enrolling = Task {
-                    try await Enroller.enroll(host: remote.host, port: remote.port, token: minted.token, caPin: caPin,
+                    try await Enroller.enroll(host: remote.host, port: remote.port, token: token, caPin: caPin,
                                               name: slot.name, tags: [:], state: state, group: group, logger: quiet)
                 }
                 let enrollTimer = Task {
@@ -181,7 +164,7 @@ struct DebugRegistryLoadCommand: AsyncParsableCommand {
                 return "\(slot.name): \(error)"
             }
         }
-        let connectSeconds = Self.seconds(start, DispatchTime.now())
+        let connectSeconds = LoadRun.seconds(start, DispatchTime.now())
         progress.cancel()
         let failures = outcomes.compactMap { $0 }
         let connected = slots.filter(\.isConnected).count
@@ -195,8 +178,8 @@ struct DebugRegistryLoadCommand: AsyncParsableCommand {
         let baseline = slots.map(\.snapshot)
         let holdSeconds = hold.seconds
         let holdStart = DispatchTime.now()
-        while Self.seconds(holdStart, DispatchTime.now()) < Double(holdSeconds) {
-            let left = Double(holdSeconds) - Self.seconds(holdStart, DispatchTime.now())
+        while LoadRun.seconds(holdStart, DispatchTime.now()) < Double(holdSeconds) {
+            let left = Double(holdSeconds) - LoadRun.seconds(holdStart, DispatchTime.now())
             try? await Task.sleep(nanoseconds: UInt64(min(10, max(left, 0)) * 1e9))
             let now = slots.filter(\.isConnected).count
             if left > 10 { logger.info("holding: \(now) of \(count) connected, \(String(format: "%.0f", left - 10)) s left") }
@@ -228,7 +211,7 @@ struct DebugRegistryLoadCommand: AsyncParsableCommand {
 
         print(String(format: "held %d of %d executors for %d s (heartbeats every %d s): %d disconnect(s), %d reconnect(s), %d connected at the end; connecting took %.1f s, stopping %.1f s",
                      connected, count, holdSeconds, heartbeatInterval.seconds, disconnects, reconnects, connectedAtEnd,
-                     connectSeconds, Self.seconds(stopStart, DispatchTime.now())))
+                     connectSeconds, LoadRun.seconds(stopStart, DispatchTime.now())))
         for slot in dropped.prefix(5) { logger.warning("disconnected during the hold: \(slot.name): \(slot.lastProblem ?? "?")") }
         fflush(nil)
         let problems = failures.count + dropped.count
@@ -315,30 +298,4 @@ struct DebugRegistryLoadCommand: AsyncParsableCommand {
         }
         return UInt64(limits.rlim_cur)
     }
-
-    static func makeScratchDirectory() throws -> String {
-        let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
-        var template = Array("\(base)/ah-registry-load.XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw CLIError.failed("cannot create a scratch directory under \(base): errno \(errno)")
-        }
-        return String(cString: made)
-    }
-
-    static func concurrently<T: Sendable>(count: Int, width: Int, _ body: @escaping @Sendable (Int) async -> T) async -> [T] {
-        await DebugEnrollLoadCommand.concurrently(count: count, width: width, body)
-    }
-
-    static func seconds(_ from: DispatchTime, _ to: DispatchTime) -> Double {
-        Double(to.uptimeNanoseconds - from.uptimeNanoseconds) / 1e9
-    }
-}
-
-/// The agents' run tasks, appended to by concurrent workers.
-private final class LockedTasks: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storage: [Task<Void, Never>] = []
-
-    func append(_ task: Task<Void, Never>) { lock.withLock { storage.append(task) } }
-    var items: [Task<Void, Never>] { lock.withLock { storage } }
 }
