@@ -47,6 +47,10 @@ public struct QUICConfiguration: Sendable {
 
     /// Largest UDP payload we send. 1452 fits Ethernet with IPv6 headers.
     public var maxUDPPayloadSize: Int = 1452
+    /// Largest UDP payload we send, once the handshake is done, to a peer on a loopback
+    /// address (no link in between; the loopback MTU is 64 KiB). `nil`: `maxUDPPayloadSize`
+    /// there too. See `DatagramSizing`.
+    public var loopbackUDPPayloadSize: Int? = 65_507
     /// Congestion control algorithm.
     public var congestionControl: CongestionControl = .cubic
 

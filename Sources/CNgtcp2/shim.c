@@ -69,6 +69,21 @@ ngtcp2_tstamp ah_monotonic_ns(void) {
   return (ngtcp2_tstamp)tp.tv_sec * NGTCP2_SECONDS + (ngtcp2_tstamp)tp.tv_nsec;
 }
 
+// After the handshake an access point frees the connection's GnuTLS session (see
+// QUICConnection.releaseTLSAfterHandshake): a client has nothing left to say in CRYPTO
+// frames then (QUIC forbids TLS KeyUpdate; we request no post-handshake authentication),
+// so any that still arrive end the connection with unexpected_message instead of
+// reaching a session that is gone.
+static int ah_recv_crypto_data(ngtcp2_conn *conn, ngtcp2_crypto_level crypto_level,
+                               uint64_t offset, const uint8_t *data, size_t datalen,
+                               void *user_data) {
+  if (ngtcp2_conn_get_tls_native_handle(conn) == NULL) {
+    ngtcp2_conn_set_tls_alert(conn, 10 /* unexpected_message */);
+    return NGTCP2_ERR_CRYPTO;
+  }
+  return ngtcp2_crypto_recv_crypto_data_cb(conn, crypto_level, offset, data, datalen, user_data);
+}
+
 void ah_ngtcp2_callbacks_crypto_defaults(ngtcp2_callbacks *cb, int is_server) {
   memset(cb, 0, sizeof(*cb));
   if (is_server) {
@@ -77,7 +92,7 @@ void ah_ngtcp2_callbacks_crypto_defaults(ngtcp2_callbacks *cb, int is_server) {
     cb->client_initial = ngtcp2_crypto_client_initial_cb;
     cb->recv_retry = ngtcp2_crypto_recv_retry_cb;
   }
-  cb->recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+  cb->recv_crypto_data = ah_recv_crypto_data;
   cb->encrypt = ngtcp2_crypto_encrypt_cb;
   cb->decrypt = ngtcp2_crypto_decrypt_cb;
   cb->hp_mask = ngtcp2_crypto_hp_mask_cb;

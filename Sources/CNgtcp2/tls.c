@@ -5,7 +5,12 @@
 static const char *kPriority =
     "NORMAL:-VERS-ALL:+VERS-TLS1.3:%DISABLE_TLS13_COMPAT_MODE";
 
+int ah_tls_priority_new(gnutls_priority_t *out) {
+  return gnutls_priority_init(out, kPriority, NULL);
+}
+
 int ah_tls_session_new(gnutls_session_t *out, int is_server,
+                       gnutls_priority_t priority,
                        gnutls_certificate_credentials_t cred,
                        const gnutls_datum_t *alpns, unsigned alpn_count,
                        int client_cert_optional,
@@ -19,7 +24,9 @@ int ah_tls_session_new(gnutls_session_t *out, int is_server,
   int rv = gnutls_init(&s, flags);
   if (rv != 0) return rv;
 
-  if ((rv = gnutls_priority_set_direct(s, kPriority, NULL)) != 0) goto fail;
+  // One parsed priority cache per endpoint, shared (GnuTLS reference-counts it): parsing
+  // it per session cost ~8 KiB for every connection an access point holds.
+  if ((rv = gnutls_priority_set(s, priority)) != 0) goto fail;
   rv = is_server ? ngtcp2_crypto_gnutls_configure_server_session(s)
                  : ngtcp2_crypto_gnutls_configure_client_session(s);
   if (rv != 0) { rv = GNUTLS_E_INTERNAL_ERROR; goto fail; }

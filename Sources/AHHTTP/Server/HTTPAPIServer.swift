@@ -27,13 +27,17 @@ public final class HTTPAPIServer: Sendable {
         self.localAddress = localAddress
     }
 
+    /// `connectionGroup` serves the accepted connections (default: `group`). An access point
+    /// passes its QUIC socket's loop: a tunnel's TCP side then runs on the same thread as its
+    /// QUIC stream, so relayed bytes never cross threads (no wake-ups, no cache traffic).
     public static func start(host: String, port: Int,
-                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, routes: HTTPAPIRoutes,
+                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                             connectionGroup: (any EventLoopGroup)? = nil, routes: HTTPAPIRoutes,
                              configuration: HTTPServerConfiguration = HTTPServerConfiguration(),
                              tls: TLSServerContext? = nil,
                              logger: Logger = Logger(label: "ah.http")) async throws -> HTTPAPIServer {
         let connections = ConnectionSet()
-        let channel = try await ServerBootstrap(group: group)
+        let channel = try await ServerBootstrap(group: group, childGroup: connectionGroup ?? group)
             .serverChannelOption(ChannelOptions.backlog, value: configuration.backlog)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)

@@ -123,6 +123,7 @@ extension QUICConnection {
     /// Frees every native resource exactly once and tells everyone waiting.
     func release(error: QUICError) {
         guard state != .closed else { return }
+        logger.debug("connection released", metadata: ["error": "\(closeError ?? error)"])
         if closeError == nil { closeError = error }
         reportHandshakeFailureIfHandshaking()
         state = .closed

@@ -148,11 +148,27 @@ extension QUICConnection {
         scheduleWrite()
     }
 
+    /// A server's GnuTLS session has nothing left to do once the handshake is complete: the
+    /// keys are installed in ngtcp2, the peer's identity is extracted, tickets are off, and
+    /// QUIC forbids TLS KeyUpdate (key updates are ngtcp2's, from the installed secrets). It
+    /// is ~16 KiB per connection, which an access point holding thousands of idle executors
+    /// pays for nothing; it is freed here, outside any ngtcp2 call. The CRYPTO callback
+    /// (CNgtcp2 shim) closes the connection if a client still sends handshake data.
+    private func releaseTLSAfterHandshake() {
+        guard let conn, let session = tls else { return }
+        ngtcp2_conn_set_tls_native_handle(conn, nil)
+        tls = nil
+        gnutls_deinit(session)
+    }
+
     /// Hands queued events to the application. Called after every batch of ngtcp2 calls.
     func runDeferredEvents() {
         if deferredEstablished {
             deferredEstablished = false
-            if role == .server { owner.handshakeCompleted(self) }
+            if role == .server {
+                releaseTLSAfterHandshake()
+                owner.handshakeCompleted(self)
+            }
             handshakePromise.succeed(())
         }
         if streamCreditArrived {

@@ -71,7 +71,7 @@ extension QUICConnection {
         defer { isWriting = false }
 
         let now = QUICClock.now()
-        let payloadSize = ngtcp2_conn_get_max_tx_udp_payload_size(conn)
+        let payloadSize = state == .established ? datagramSizing.established : datagramSizing.handshake
         let quantum = ngtcp2_conn_get_send_quantum(conn)
         let maxPackets = max(1, min(64, quantum / max(1, payloadSize)))
         var out = channel.allocator.buffer(capacity: maxPackets * payloadSize)
@@ -221,36 +221,41 @@ extension QUICConnection {
 
     // MARK: - Timers
 
-    /// Keeps one loop timer aimed at ngtcp2's next expiry (loss detection, ACK delay,
-    /// pacing, idle timeout, keep-alive). It is only re-armed when the deadline moves earlier;
-    /// a timer that fires early just re-arms, which is cheaper than rescheduling on every write.
+    /// Keeps a loop timer aimed at ngtcp2's next expiry (loss detection, ACK delay, pacing,
+    /// idle timeout, keep-alive). A new task is scheduled only when the deadline moves
+    /// earlier than the earliest one pending; the later task is not cancelled but left to
+    /// fire and find nothing due. Cancelling searches the event loop's whole timer heap, and
+    /// an access point with thousands of connections moves every one of them earlier for
+    /// each heartbeat it acknowledges (the ACK delay): that search was a tenth of its idle
+    /// CPU. A task that fires early just re-arms.
     func armTimer() {
         guard let conn else { return }
         let expiry = ngtcp2_conn_get_expiry(conn)
-        guard expiry != UInt64.max else { return }
-        if expiryTask != nil, expiry >= expiryDeadline { return }
-        expiryTask?.cancel()
+        guard expiry != UInt64.max, expiry < expiryDeadline else { return }
         expiryDeadline = expiry
+        expiryGeneration &+= 1
+        let generation = expiryGeneration
         let now = QUICClock.now()
         let delay = expiry > now ? TimeAmount.nanoseconds(Int64(expiry - now)) : .zero
-        expiryTask = eventLoop.scheduleTask(in: delay) { [self] in
-            expiryTask = nil
-            expiryDeadline = .max
-            onTimer()
+        // Weak: a superseded task may outlive the connection by up to the idle timeout.
+        expiryTask = eventLoop.scheduleTask(in: delay) { [weak self] in
+            self?.timerFired(generation: generation)
         }
+    }
+
+    /// Only the newest task counts (it is always the earliest we rely on); superseded ones
+    /// do nothing, so they cannot multiply by re-arming.
+    private func timerFired(generation: UInt64) {
+        guard generation == expiryGeneration else { return }
+        expiryDeadline = .max
+        expiryTask = nil
+        // Closing and draining run on their own timer (startClosingPeriodTimer).
+        guard state == .handshaking || state == .established else { return }
+        onTimer()
     }
 
     private func onTimer() {
         guard let conn else { return }
-        switch state {
-        case .closing, .draining:
-            release(error: closeError ?? .connectionClosed)
-            return
-        case .closed:
-            return
-        case .handshaking, .established:
-            break
-        }
         let now = QUICClock.now()
         if ngtcp2_conn_get_expiry(conn) > now {
             armTimer()

@@ -36,6 +36,8 @@ public final class QUICConnection: @unchecked Sendable, CustomStringConvertible 
 
     public let localAddress: SocketAddress
     public internal(set) var remoteAddress: SocketAddress
+    /// Datagram sizes for this peer (fixed at creation: we refuse active migration).
+    let datagramSizing: DatagramSizing
     /// The peer's verified SPIFFE ID, set during the handshake.
     public internal(set) var peerIdentity: SPIFFEID?
     /// SHA-256 of the peer leaf's SubjectPublicKeyInfo, set with `peerIdentity`.
@@ -67,6 +69,8 @@ public final class QUICConnection: @unchecked Sendable, CustomStringConvertible 
     var writeScheduled = false
     var expiryTask: Scheduled<Void>?
     var expiryDeadline: UInt64 = .max
+    /// Which scheduled expiry task is the current one (see `armTimer`).
+    var expiryGeneration: UInt64 = 0
     var closeInfo: CloseInfo?
     var closeError: QUICError?
     /// The CONNECTION_CLOSE we sent, re-sent if the peer keeps talking during the closing period.
@@ -86,6 +90,7 @@ public final class QUICConnection: @unchecked Sendable, CustomStringConvertible 
         self.owner = owner
         self.localAddress = local
         self.remoteAddress = remote
+        self.datagramSizing = DatagramSizing(remote: remote, configuration: configuration)
         self.configuration = configuration
         self.credentials = credentials
         self.logger = logger
@@ -187,10 +192,16 @@ public final class QUICConnection: @unchecked Sendable, CustomStringConvertible 
         var settings = ngtcp2_settings()
         ah_ngtcp2_settings_default(&settings)
         settings.initial_ts = QUICClock.now()
-        settings.max_tx_udp_payload_size = configuration.maxUDPPayloadSize
+        datagramSizing.apply(to: &settings)
         settings.max_window = configuration.maxConnectionWindow
         settings.max_stream_window = configuration.maxStreamWindow
         settings.handshake_timeout = configuration.handshakeTimeout.ngtcp2Duration
+        // Acknowledge in the write pass that follows every read batch instead of after two
+        // packets or the ACK delay. Bulk transfers are unaffected (a batch is many packets
+        // and gets one ACK either way); a lone heartbeat or PING is acknowledged at once
+        // instead of arming a 25 ms timer, which for an access point holding thousands of
+        // idle executors was most of its timer work.
+        settings.ack_thresh = 1
         switch configuration.congestionControl {
         case .reno: settings.cc_algo = NGTCP2_CC_ALGO_RENO
         case .cubic: settings.cc_algo = NGTCP2_CC_ALGO_CUBIC
@@ -238,7 +249,7 @@ public final class QUICConnection: @unchecked Sendable, CustomStringConvertible 
                 return gnutls_datum_t(data: bytes.baseAddress! + offset, size: UInt32(length))
             }
             return configuration.serverName.withCString { serverName in
-                ah_tls_session_new(&session, role == .server ? 1 : 0, credentials.handle,
+                ah_tls_session_new(&session, role == .server ? 1 : 0, credentials.priority, credentials.handle,
                                    &datums, UInt32(datums.count), optional ? 1 : 0, serverName,
                                    connRef, QUICCallbacks.verifyPeer)
             }

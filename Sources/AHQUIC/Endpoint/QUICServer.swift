@@ -90,9 +90,10 @@ extension DatagramBootstrap {
     func udpOptions(_ configuration: QUICConfiguration, reuseAddress: Bool) -> DatagramBootstrap {
         let gro = configuration.useSegmentationOffload && System.supportsUDPReceiveOffload
         // recvmmsg: several datagrams per syscall. Each slot must hold the largest datagram
-        // we can be handed: one QUIC packet, or a GRO batch of up to 64 KiB.
-        let messages = gro ? 8 : 32
-        let slot = gro ? 65_536 : 2048
+        // we can be handed: a GRO batch, or one loopback-sized packet (DatagramSizing) —
+        // up to 64 KiB either way.
+        let messages = gro ? 8 : 16
+        let slot = 65_536
         var bootstrap = self.channelOption(.socketOption(.so_reuseaddr), value: reuseAddress ? 1 : 0)
             .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(configuration.socketReceiveBufferSize))
             .channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(configuration.socketSendBufferSize))

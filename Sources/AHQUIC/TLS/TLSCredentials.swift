@@ -43,6 +43,8 @@ public struct TLSIdentity: Sendable, Hashable {
 /// every connection of an endpoint (GnuTLS allows concurrent use of credentials).
 public final class TLSCredentials: @unchecked Sendable {
     let handle: gnutls_certificate_credentials_t
+    /// The parsed TLS priority string, shared by every session of the endpoint.
+    let priority: gnutls_priority_t
     /// How many CA certificates the trust bundle held; an empty bundle is a configuration error.
     public let trustedCACount: Int
 
@@ -50,7 +52,14 @@ public final class TLSCredentials: @unchecked Sendable {
         var cred: gnutls_certificate_credentials_t?
         try gnutlsCheck(gnutls_certificate_allocate_credentials(&cred), "allocating credentials")
         guard let cred else { throw QUICError.credentials("GnuTLS returned no credentials") }
+        var priority: gnutls_priority_t?
+        let priorityRC = ah_tls_priority_new(&priority)
+        guard priorityRC == 0, let priority else {
+            gnutls_certificate_free_credentials(cred)
+            throw QUICError.credentials("TLS priorities: \(gnutlsErrorString(priorityRC))")
+        }
         self.handle = cred
+        self.priority = priority
         do {
             if let chainSource = identity.certificateChain, let keySource = identity.privateKey {
                 let chain = try chainSource.load()
@@ -79,12 +88,15 @@ public final class TLSCredentials: @unchecked Sendable {
             }
         } catch {
             gnutls_certificate_free_credentials(cred)
+            gnutls_priority_deinit(priority)
             throw error
         }
     }
 
     deinit {
         gnutls_certificate_free_credentials(handle)
+        // Sessions still alive hold their own reference to the priority cache.
+        gnutls_priority_deinit(priority)
     }
 
     private static func withDatum<R>(_ bytes: [UInt8], _ body: (UnsafePointer<gnutls_datum_t>) throws -> R) throws -> R {

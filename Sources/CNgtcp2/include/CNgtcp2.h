@@ -72,7 +72,12 @@ void ah_ngtcp2_addr_set(ngtcp2_addr *addr, struct sockaddr_storage *storage,
 /// verify callback, and ngtcp2's crypto helper hooks. `conn_ref` becomes the session
 /// pointer (ngtcp2's helper expects a `ngtcp2_crypto_conn_ref *` there).
 /// Returns 0 or a negative GnuTLS error; on error nothing is left allocated.
+/// The TLS 1.3-only priority cache every QUIC session uses (share it; free with
+/// gnutls_priority_deinit).
+int ah_tls_priority_new(gnutls_priority_t *out);
+
 int ah_tls_session_new(gnutls_session_t *out, int is_server,
+                       gnutls_priority_t priority,
                        gnutls_certificate_credentials_t cred,
                        const gnutls_datum_t *alpns, unsigned alpn_count,
                        int client_cert_optional,

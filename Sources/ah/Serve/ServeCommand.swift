@@ -132,6 +132,7 @@ struct ServeCommand: AsyncParsableCommand {
                                        readiness: { !draining.isSet },
                                        logger: logger)
             http = try await HTTPAPIServer.start(host: httpListen.host, port: httpListen.port, group: group,
+                                                 connectionGroup: server.quic.channel.eventLoop,
                                                  routes: routes, tls: tls, logger: logger)
         } catch let error as CLIError {
             await server.close()

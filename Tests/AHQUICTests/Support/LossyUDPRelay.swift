@@ -14,6 +14,10 @@ final class LossyUDPRelay: ChannelInboundHandler, @unchecked Sendable {
     private var random: UInt64
     private(set) var forwarded = [0, 0]  // to server, to client
     private(set) var dropped = [0, 0]
+    /// The largest datagram seen in each direction.
+    private(set) var largest = [0, 0]
+    /// The size of the client's first datagram (its Initial), 0 before it came.
+    private(set) var firstFromClient = 0
 
     init(server: SocketAddress, lossRate: Double, seed: UInt64) {
         self.server = server
@@ -26,6 +30,8 @@ final class LossyUDPRelay: ChannelInboundHandler, @unchecked Sendable {
         let channel = try await DatagramBootstrap(group: group)
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
             .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
+            // Any UDP datagram fits (peers on loopback send up to 64 KiB ones).
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
             .channelInitializer { $0.pipeline.addHandler(relay) }
             .bind(host: "127.0.0.1", port: 0).get()
         return (channel, relay)
@@ -43,6 +49,8 @@ final class LossyUDPRelay: ChannelInboundHandler, @unchecked Sendable {
         let toServer = envelope.remoteAddress != server
         if toServer { client = envelope.remoteAddress }
         let direction = toServer ? 0 : 1
+        largest[direction] = max(largest[direction], envelope.data.readableBytes)
+        if toServer && firstFromClient == 0 { firstFromClient = envelope.data.readableBytes }
         if nextUnit() < lossRate {
             dropped[direction] += 1
             return
