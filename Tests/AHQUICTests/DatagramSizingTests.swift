@@ -68,6 +68,7 @@ final class DatagramSizingTests: XCTestCase {
         }
         XCTAssertEqual(info.kind, .transport)
         XCTAssertEqual(info.code, 0x100 + 10)
+        XCTAssertTrue(info.reason.contains("TLS handshake data after the handshake"), info.reason)
         // The next client is served as usual.
         let next = try await QUICClient.connect(to: server.localAddress, configuration: fixture.clientConfiguration(),
                                                 group: fixture.group, logger: fixture.logger)

@@ -43,6 +43,14 @@ extension QUICConnection {
             enterDraining()
         case NGTCP2_ERR_DROP_CONN:
             release(error: closeError ?? .connectionClosed)
+        case NGTCP2_ERR_CRYPTO where state == .established && tls == nil:
+            // TLS data after the handshake, which a server no longer has a session for.
+            let alert = ngtcp2_conn_get_tls_alert(conn)
+            let error = QUICError.ngtcp2("peer sent TLS handshake data after the handshake (\(tlsAlertName(alert)))",
+                                         code: NGTCP2_ERR_CRYPTO)
+            closeWithTransportError(error) { ccerr, bytes in
+                ngtcp2_connection_close_error_set_transport_error_tls_alert(&ccerr, alert, bytes.baseAddress, bytes.count)
+            }
         case NGTCP2_ERR_CRYPTO:
             let alert = ngtcp2_conn_get_tls_alert(conn)
             let reason = verificationFailure ?? "TLS handshake failed: \(tlsAlertName(alert))"
