@@ -8,10 +8,11 @@ import NIOCore
 /// deadline, naming the executor the certificate names), answers Ack, then records every
 /// Heartbeat and a Goodbye in the registry, and carries Ping requests.
 ///
-/// Pipeline: ByteToMessageHandler(ControlFrameDecoder) → AccessPointControlHandler. On the
+/// Pipeline: ByteToMessageHandler(ControlMessageDecoder<ExecutorControlMessage>) →
+/// AccessPointControlHandler. On the
 /// connection's event loop.
 final class AccessPointControlHandler: ChannelInboundHandler {
-    typealias InboundIn = ControlFrame
+    typealias InboundIn = ExecutorControlMessage
     typealias OutboundOut = ByteBuffer
 
     struct Callbacks {
@@ -42,38 +43,36 @@ final class AccessPointControlHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
+        let message = unwrapInboundIn(data)
         do {
-            guard frame.header.version == ControlProtocol.version else {
+            let header = message.header
+            guard header.version == ControlProtocol.version else {
                 throw ControlViolation(code: ConnectionCloseCode.unsupportedVersion,
-                                       reason: "control protocol version \(frame.header.version) is not supported (this access point speaks \(ControlProtocol.version))")
+                                       reason: "control protocol version \(header.version) is not supported (this access point speaks \(ControlProtocol.version))")
             }
             if !greeted {
-                guard frame.header.type == "hello" else {
-                    throw ControlViolation(code: ConnectionCloseCode.protocolViolation, reason: "expected hello, got \(frame.header.type.prefix(32))")
+                guard case .hello(let hello) = message else {
+                    throw ControlViolation(code: ConnectionCloseCode.protocolViolation, reason: "expected hello, got \(header.type.prefix(32))")
                 }
-                let hello = try frame.decode(Hello.self)
                 try HelloValidation.check(hello, certificateName: name)
                 greeted = true
                 callbacks.hello(hello)
                 send(Ack(now: Date(), configHash: configHash), context: context)
                 return
             }
-            switch frame.header.type {
-            case "heartbeat":
-                callbacks.heartbeat(try frame.decode(Heartbeat.self))
-            case "goodbye":
-                let goodbye = try frame.decode(Goodbye.self)
+            switch message {
+            case .heartbeat(let beat):
+                callbacks.heartbeat(beat)
+            case .goodbye(let goodbye):
                 callbacks.goodbye(goodbye)
-            case "pong":
-                let pong = try frame.decode(Pong.self)
+            case .pong(let pong):
                 if let (promise, sent) = pings.removeValue(forKey: pong.id) {
                     promise.succeed(.nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds - sent.uptimeNanoseconds)))
                 }
-            case "hello":
+            case .hello:
                 throw ControlViolation(code: ConnectionCloseCode.protocolViolation, reason: "second hello on one control stream")
-            default:
-                logger.debug("ignoring control message", metadata: ["executor": "\(name)", "type": "\(frame.header.type.prefix(32))"])
+            case .other(let header):
+                logger.debug("ignoring control message", metadata: ["executor": "\(name)", "type": "\(header.type.prefix(32))"])
             }
         } catch let violation as ControlViolation {
             refuse(violation, context: context)

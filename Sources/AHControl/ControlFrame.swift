@@ -48,3 +48,26 @@ public struct ControlFrameDecoder: ByteToMessageDecoder {
         return .needMoreData
     }
 }
+
+/// Splits a stream of bytes into frames and decodes each as `Message` in one JSON pass
+/// (`ExecutorControlMessage` on the access point's control streams). Same bound as
+/// `ControlFrameDecoder`; a frame that does not decode is an error of the stream.
+public struct ControlMessageDecoder<Message: Decodable>: ByteToMessageDecoder {
+    public typealias InboundOut = Message
+    /// One per stream (a stream lives on one event loop), reused for every frame.
+    private let json = Frame.makeDecoder()
+
+    public init() {}
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let body = try Frame.nextBody(from: &buffer) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(try Frame.decodeBody(Message.self, body, using: json)))
+        return .continue
+    }
+
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        if buffer.readableBytes > 0 { throw FrameError.truncated }
+        return .needMoreData
+    }
+}

@@ -37,13 +37,23 @@ public enum Frame {
     }
 
     public static func decodeBody<T: Decodable>(_ type: T.Type, _ body: Data) throws -> T {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        try decodeBody(type, body, using: makeDecoder())
+    }
+
+    /// With a decoder the caller keeps (not shared across threads).
+    public static func decodeBody<T: Decodable>(_ type: T.Type, _ body: Data, using decoder: JSONDecoder) throws -> T {
         do {
             return try decoder.decode(T.self, from: body)
         } catch {
             throw FrameError.malformed("\(error)")
         }
+    }
+
+    /// How every frame body is read: JSON, dates as ISO 8601.
+    public static func makeDecoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
     }
 }
 
