@@ -17,6 +17,9 @@ public struct AccessPointDataDirectory: Sendable {
     public var serveCertificatePath: String { url.appendingPathComponent("serve.pem").path }
     public var serveKeyPath: String { url.appendingPathComponent("serve-key.pem").path }
     public var statePath: String { url.appendingPathComponent("state.sqlite").path }
+    /// 32 random bytes (0600) that sign QUIC stateless resets; kept across restarts so that a
+    /// restarted access point can tell the peers of its previous run to reconnect at once.
+    public var statelessResetKeyPath: String { url.appendingPathComponent("stateless-reset.key").path }
 
     /// `sha256:HEX` of the CA certificate, what `ah ca pin` prints and executors pin.
     public var caPin: String { ca.sha256Pin }
@@ -58,6 +61,19 @@ public struct AccessPointDataDirectory: Sendable {
         let directory = AccessPointDataDirectory(url: url, ca: ca, trustDomain: domain)
         if create { try directory.ensureServeIdentity(now: now) }
         return directory
+    }
+
+    /// The stateless-reset secret, created on first use.
+    func statelessResetSecret() throws -> [UInt8] {
+        let keyURL = URL(fileURLWithPath: statelessResetKeyPath)
+        if let data = FileManager.default.contents(atPath: keyURL.path), data.count == 32 {
+            return [UInt8](data)
+        }
+        var secret = [UInt8](repeating: 0, count: 32)
+        var generator = SystemRandomNumberGenerator()
+        for index in secret.indices { secret[index] = generator.next() }
+        try AtomicFileWriter.write(secret, to: keyURL, mode: PEMFile.privateKeyMode)
+        return secret
     }
 
     /// Issues (or re-issues, past half its life) the access point's own SVID.

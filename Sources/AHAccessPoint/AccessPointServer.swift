@@ -60,6 +60,7 @@ public final class AccessPointServer: Sendable {
         quicConfiguration.additionalALPNs = [enrollmentALPN]
         quicConfiguration.clientCertificateOptionalALPNs = [enrollmentALPN]
         quicConfiguration.idleTimeout = configuration.idleTimeout
+        quicConfiguration.statelessResetSecret = try directory.statelessResetSecret()
         quicConfiguration.peerAuthorizer = { peer in
             let name = peer.id.segments().last ?? ""
             guard let refusal = known.refusal(name: name, keyHash: peer.publicKeySHA256) else { return nil }

@@ -56,6 +56,14 @@ public struct QUICConfiguration: Sendable {
 
     /// Server only: require address validation with a stateless Retry before any state is kept.
     public var requireRetry: Bool = true
+    /// Server only: the 32-byte secret that derives stateless reset tokens (nil: random per
+    /// process). Keep it across restarts: a restarted server then answers packets of its
+    /// previous run's connections with a stateless reset, and those peers reconnect at once
+    /// instead of waiting out their idle timeout.
+    public var statelessResetSecret: [UInt8]?
+    /// Server only: at most this many stateless resets per second (they answer unknown
+    /// packets, so they are bounded like any reply to unauthenticated input).
+    public var maxStatelessResetsPerSecond: Int = 100
     /// Server only: at most this many live connections; further Initials are refused.
     public var maxConnections: Int = 10_000
     /// Server only: at most this many handshakes in progress at once.

@@ -71,14 +71,19 @@ final class ControlPlaneTests: XCTestCase {
     func testAccessPointRestartExecutorsReconnectAndSSHWorks() async throws {
         fixture = try TunnelFixture()
         try await fixture.start()
-        try await fixture.addExecutor("node1", extra: ["--idle-timeout", "4s"])
+        // The default 30 s idle timeout: the agent must learn of the crash from the restarted
+        // access point (a stateless reset answering its next heartbeat), not by timing out.
+        try await fixture.addExecutor("node1", extra: ["--heartbeat-interval", "1s"])
         let token = try await fixture.userToken()
         let quicPort = fixture.serve.quicPort
         fixture.serve.process.send(signal: SIGKILL)
         _ = try await fixture.serve.process.waitForExit(timeout: 10)
         fixture.serve = try await ServeProcess.start(dataDir: fixture.serve.dataDir, quicPort: quicPort)
-        // Back within the idle timeout plus one backoff step.
-        try await fixture.agents["node1"]!.waitForStderr(containing: "connections=2", timeout: 4 + 2 + 5)
+        let restarted = Date()
+        // Back within a heartbeat interval plus one backoff step (1 s base, full jitter).
+        try await fixture.agents["node1"]!.waitForStderr(containing: "connections=2", timeout: 1 + 2 + 5)
+        XCTAssertLessThan(Date().timeIntervalSince(restarted), 10, "reconnected long before the 30 s idle timeout")
+        try await fixture.agents["node1"]!.waitForStderr(containing: "stateless reset", timeout: 1)
         _ = try await fixture.waitForState("node1", "connected", timeout: 10)
         let ssh = try await fixture.ssh("node1", "echo after-restart", tokenFile: token.file)
         XCTAssertEqual(ssh.stdoutString, "after-restart\n", ssh.transcript)

@@ -16,6 +16,10 @@ enum QUICCallbacks {
             QUICConnection.from(userData).removeConnectionID(cid!.pointee)
             return 0
         }
+        cb.recv_stateless_reset = { _, _, userData in
+            QUICConnection.from(userData).receivedStatelessReset = true
+            return 0
+        }
         cb.handshake_completed = { _, userData in
             QUICConnection.from(userData).onHandshakeCompleted()
         }

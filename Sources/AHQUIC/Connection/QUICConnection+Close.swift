@@ -77,7 +77,9 @@ extension QUICConnection {
         ngtcp2_conn_get_connection_close_error(conn, &ccerr)
         let reason = ccerr.reason.map { String(decoding: UnsafeBufferPointer(start: $0, count: ccerr.reasonlen), as: UTF8.self) } ?? ""
         let kind: CloseInfo.Kind = ccerr.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION ? .application : .transport
-        let info = CloseInfo(kind: kind, code: ccerr.error_code, reason: reason)
+        let info = receivedStatelessReset
+            ? CloseInfo(kind: .transport, code: 0, reason: "stateless reset: the peer no longer has this connection (it restarted or lost its state)")
+            : CloseInfo(kind: kind, code: ccerr.error_code, reason: reason)
         closeInfo = info
         closeError = .closedByPeer(info)
         if kind == .transport && info.code != 0 {

@@ -69,6 +69,8 @@ public final class QUICConnection: @unchecked Sendable, CustomStringConvertible 
     var writeScheduled = false
     var expiryTask: Scheduled<Void>?
     var expiryDeadline: UInt64 = .max
+    /// The peer answered with a stateless reset: it no longer has this connection.
+    var receivedStatelessReset = false
     /// Which scheduled expiry task is the current one (see `armTimer`).
     var expiryGeneration: UInt64 = 0
     var closeInfo: CloseInfo?

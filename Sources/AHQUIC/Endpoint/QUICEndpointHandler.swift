@@ -43,7 +43,11 @@ final class QUICEndpointHandler: ChannelInboundHandler, QUICConnectionOwner, @un
         self.server = server
         var secret = [UInt8](repeating: 0, count: 32)
         secureRandom(&secret)
-        self.statelessResetSecret = secret
+        if let configured = configuration.statelessResetSecret, configured.count >= 16 {
+            self.statelessResetSecret = configured
+        } else {
+            self.statelessResetSecret = secret
+        }
         secureRandom(&secret)
         self.retrySecret = secret
         self.segmentationOffload = configuration.useSegmentationOffload && System.supportsUDPSegmentationOffload
@@ -139,8 +143,56 @@ final class QUICEndpointHandler: ChannelInboundHandler, QUICConnectionOwner, @un
             markTouched(connection)
             return
         }
-        guard server != nil else { return }
+        let isShortHeader = datagram.getInteger(at: datagram.readerIndex, as: UInt8.self).map { $0 & 0x80 == 0 } ?? false
+        guard server != nil else {
+            // A client endpoint carries one connection. A stateless reset looks like a
+            // short-header packet with a random connection ID; ngtcp2 recognises it by the
+            // token at its end, so it must reach the connection.
+            if isShortHeader, closesWhenEmpty, live.count == 1, let only = live.values.first {
+                only.receive(datagram, from: address, ecn: ecn)
+                markTouched(only)
+            }
+            return
+        }
+        if isShortHeader {
+            // A short-header packet for a connection we do not have: most likely one of a
+            // previous run of this server (crashed, restarted). Tell the peer at once.
+            sendStatelessReset(dcid: dcid, to: address, receivedSize: datagram.readableBytes)
+            return
+        }
         accept(datagram, from: address, ecn: ecn)
+    }
+
+    private var resetsThisSecond = 0
+    private var resetWindowStart = NIODeadline.now()
+
+    /// RFC 9000 §10.3: a packet indistinguishable from a short-header one, ending in the
+    /// token we derived for that connection ID. It is smaller than the packet that caused it
+    /// (so two endpoints cannot loop), never sent for packets too small to allow that, and
+    /// rate-limited.
+    private func sendStatelessReset(dcid: ConnectionID, to address: SocketAddress, receivedSize: Int) {
+        let tokenLength = Int(NGTCP2_STATELESS_RESET_TOKENLEN)
+        let minimumRandom = Int(NGTCP2_MIN_STATELESS_RESET_RANDLEN)
+        let randomLength = min(receivedSize - 1 - 1 - tokenLength, 40)
+        guard randomLength >= minimumRandom else { return }
+        let now = NIODeadline.now()
+        if now - resetWindowStart >= .seconds(1) {
+            resetWindowStart = now
+            resetsThisSecond = 0
+        }
+        guard resetsThisSecond < configuration.maxStatelessResetsPerSecond else { return }
+        resetsThisSecond += 1
+        var cid = dcid.ngtcp2
+        var token = [UInt8](repeating: 0, count: tokenLength)
+        let rc = statelessResetSecret.withUnsafeBufferPointer { secret in
+            ngtcp2_crypto_generate_stateless_reset_token(&token, secret.baseAddress, secret.count, &cid)
+        }
+        guard rc == 0 else { return }
+        var random = [UInt8](repeating: 0, count: randomLength)
+        secureRandom(&random)
+        sendStateless(to: address) { dest, capacity in
+            ngtcp2_pkt_write_stateless_reset(dest, capacity, token, random, random.count)
+        }
     }
 
     private func accept(_ datagram: ByteBuffer, from address: SocketAddress, ecn: UInt8) {
