@@ -8,7 +8,7 @@ import NIOCore
 /// deadline, naming the executor the certificate names), answers Ack, then records every
 /// Heartbeat and a Goodbye in the registry, and carries Ping requests.
 ///
-/// Pipeline: ByteToMessageHandler(ControlMessageDecoder<ExecutorControlMessage>) →
+/// Pipeline: ByteToMessageHandler(FrameDecoder(decoding: ExecutorControlMessage.self)) →
 /// AccessPointControlHandler. On the
 /// connection's event loop.
 final class AccessPointControlHandler: ChannelInboundHandler {

@@ -49,7 +49,7 @@ struct ControlContext: Sendable {
                 closed: {}),
             logger: logger)
         handle = ControlHandle(handler, eventLoop: stream.eventLoop)
-        try pipeline.addHandler(ByteToMessageHandler(ControlMessageDecoder<ExecutorControlMessage>()))
+        try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(decoding: ExecutorControlMessage.self)))
         try pipeline.addHandler(handler)
     }
 }

@@ -29,16 +29,22 @@ public struct ControlFrame: Sendable {
     }
 }
 
-/// Splits a stream of bytes into `ControlFrame`s, refusing any frame over the bound as soon
-/// as its length prefix is seen (nothing oversized is ever buffered).
-public struct ControlFrameDecoder: ByteToMessageDecoder {
-    public typealias InboundOut = ControlFrame
+/// Splits a stream of bytes into frames, refusing any frame over the bound as soon as its
+/// length prefix is seen (nothing oversized is ever buffered), and turns each body into
+/// `Output`: a `ControlFrame` (`ControlFrameDecoder()`), or a message decoded in one JSON
+/// pass (`FrameDecoder(decoding: ExecutorControlMessage.self)` on the access point's control
+/// streams). A body that does not convert is an error of the stream.
+public struct FrameDecoder<Output>: ByteToMessageDecoder {
+    public typealias InboundOut = Output
+    private let convert: (Data) throws -> Output
 
-    public init() {}
+    public init(_ convert: @escaping (Data) throws -> Output) {
+        self.convert = convert
+    }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let body = try Frame.nextBody(from: &buffer) else { return .needMoreData }
-        context.fireChannelRead(wrapInboundOut(try ControlFrame(body: body)))
+        context.fireChannelRead(wrapInboundOut(try convert(body)))
         return .continue
     }
 
@@ -49,25 +55,16 @@ public struct ControlFrameDecoder: ByteToMessageDecoder {
     }
 }
 
-/// Splits a stream of bytes into frames and decodes each as `Message` in one JSON pass
-/// (`ExecutorControlMessage` on the access point's control streams). Same bound as
-/// `ControlFrameDecoder`; a frame that does not decode is an error of the stream.
-public struct ControlMessageDecoder<Message: Decodable>: ByteToMessageDecoder {
-    public typealias InboundOut = Message
-    /// One per stream (a stream lives on one event loop), reused for every frame.
-    private let json = Frame.makeDecoder()
+public typealias ControlFrameDecoder = FrameDecoder<ControlFrame>
 
-    public init() {}
+extension FrameDecoder where Output == ControlFrame {
+    public init() { self.init { try ControlFrame(body: $0) } }
+}
 
-    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let body = try Frame.nextBody(from: &buffer) else { return .needMoreData }
-        context.fireChannelRead(wrapInboundOut(try Frame.decodeBody(Message.self, body, using: json)))
-        return .continue
-    }
-
-    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        while try decode(context: context, buffer: &buffer) == .continue {}
-        if buffer.readableBytes > 0 { throw FrameError.truncated }
-        return .needMoreData
+extension FrameDecoder where Output: Decodable {
+    /// One JSONDecoder per stream (a stream lives on one event loop), reused for every frame.
+    public init(decoding type: Output.Type) {
+        let json = Frame.makeDecoder()
+        self.init { try Frame.decodeBody(type, $0, using: json) }
     }
 }

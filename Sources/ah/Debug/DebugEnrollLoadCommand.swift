@@ -48,11 +48,7 @@ struct DebugEnrollLoadCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(name: .customLong("remote-server"), help: ArgumentHelp("The access point, quic://HOST:PORT.", valueName: "url"))
-    var remoteServer: String
-
-    @Option(name: .customLong("data-dir"), help: ArgumentHelp("The running access point's data directory (for the token and the CA pin).", valueName: "dir"))
-    var dataDir: String
+    @OptionGroup var target: LoadTargetOptions
 
     @Option(help: "How many executors enroll and connect in phase A.")
     var count: Int = 200
@@ -79,7 +75,6 @@ struct DebugEnrollLoadCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        _ = try remote()
         guard (1...100_000).contains(count) else { throw ValidationError("--count '\(count)' must be between 1 and 100000") }
         guard (1...4096).contains(concurrency) else { throw ValidationError("--concurrency '\(concurrency)' must be between 1 and 4096") }
         guard (0...10_000_000).contains(handshakes) else { throw ValidationError("--handshakes '\(handshakes)' must be between 0 and 10000000") }
@@ -90,8 +85,6 @@ struct DebugEnrollLoadCommand: AsyncParsableCommand {
         guard timeout.seconds > 0 else { throw ValidationError("--timeout '\(timeout)' must be positive") }
     }
 
-    func remote() throws -> HostPort { try HostPort.quicRemote(remoteServer) }
-
     func run() async throws {
         let logger = CLILogging.logger("ah.debug.enroll-load")
         // The executors' own logs ("enrolled", connection warnings) only at debug/trace, else
@@ -101,12 +94,12 @@ struct DebugEnrollLoadCommand: AsyncParsableCommand {
             if quiet.logLevel > .debug { quiet.logLevel = max(quiet.logLevel, .warning) }
             return quiet
         }()
-        let remote = try remote()
+        let remote = try target.remote()
         let group = MultiThreadedEventLoopGroup.singleton
         let deadline = timeout.seconds
         let watchdog = LoadRun.watchdog(seconds: deadline, command: "enroll-load")
         defer { watchdog.cancel() }
-        let (token, caPin) = try LoadRun.mintToken(dataDir: dataDir, uses: count, validFor: TimeInterval(deadline) + 300, tag: "enroll-load")
+        let (token, caPin) = try LoadRun.mintToken(dataDir: target.dataDir, uses: count, validFor: TimeInterval(deadline) + 300, tag: "enroll-load")
 
         let scratch = try LoadRun.scratchDirectory(prefix: "ah-enroll-load")
         defer { try? FileManager.default.removeItem(atPath: scratch) }

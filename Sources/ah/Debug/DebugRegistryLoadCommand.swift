@@ -45,11 +45,7 @@ struct DebugRegistryLoadCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(name: .customLong("remote-server"), help: ArgumentHelp("The access point, quic://HOST:PORT.", valueName: "url"))
-    var remoteServer: String
-
-    @Option(name: .customLong("data-dir"), help: ArgumentHelp("The running access point's data directory (for the token and the CA pin).", valueName: "dir"))
-    var dataDir: String
+    @OptionGroup var target: LoadTargetOptions
 
     @Option(help: "How many executors to enroll and hold connected.")
     var count: Int = 2000
@@ -76,7 +72,6 @@ struct DebugRegistryLoadCommand: AsyncParsableCommand {
     var maxFailures: Int = 0
 
     func validate() throws {
-        _ = try HostPort.quicRemote(remoteServer)
         guard (1...100_000).contains(count) else { throw ValidationError("--count '\(count)' must be between 1 and 100000") }
         guard (1...4096).contains(concurrency) else { throw ValidationError("--concurrency '\(concurrency)' must be between 1 and 4096") }
         guard heartbeatInterval.seconds >= 1 else { throw ValidationError("--heartbeat-interval '\(heartbeatInterval)' must be at least 1s") }
@@ -97,7 +92,7 @@ struct DebugRegistryLoadCommand: AsyncParsableCommand {
             if quiet.logLevel > .debug { quiet.logLevel = max(quiet.logLevel, .warning) }
             return quiet
         }()
-        let remote = try HostPort.quicRemote(remoteServer)
+        let remote = try target.remote()
         let group = MultiThreadedEventLoopGroup.singleton
         let count = self.count
         let limit = Self.raiseFileLimit()
@@ -110,7 +105,7 @@ struct DebugRegistryLoadCommand: AsyncParsableCommand {
         let deadline = min(connectTimeout.seconds * batches, 3600) + hold.seconds + 300
         let watchdog = LoadRun.watchdog(seconds: deadline, command: "registry-load")
         defer { watchdog.cancel() }
-        let (token, caPin) = try LoadRun.mintToken(dataDir: dataDir, uses: count, validFor: TimeInterval(deadline) + 300, tag: "registry-load")
+        let (token, caPin) = try LoadRun.mintToken(dataDir: target.dataDir, uses: count, validFor: TimeInterval(deadline) + 300, tag: "registry-load")
 
         let scratch = try LoadRun.scratchDirectory(prefix: "ah-registry-load")
         defer { try? FileManager.default.removeItem(atPath: scratch) }

@@ -1,5 +1,6 @@
 import AHAccessPoint
 import AHStore
+import ArgumentParser
 import Foundation
 
 /// What the load generators (`ah debug enroll-load`, `ah debug registry-load`) share: a
@@ -75,4 +76,18 @@ final class LockedList<Element>: @unchecked Sendable {
 
     func append(_ element: Element) { lock.withLock { storage.append(element) } }
     var items: [Element] { lock.withLock { storage } }
+}
+
+/// The access point a load generator drives: its QUIC address and its data directory (the
+/// generators mint their join token and read the CA pin there).
+struct LoadTargetOptions: ParsableArguments {
+    @Option(name: .customLong("remote-server"), help: ArgumentHelp("The access point, quic://HOST:PORT.", valueName: "url"))
+    var remoteServer: String
+
+    @Option(name: .customLong("data-dir"), help: ArgumentHelp("The running access point's data directory (for the token and the CA pin).", valueName: "dir"))
+    var dataDir: String
+
+    func validate() throws { _ = try remote() }
+
+    func remote() throws -> HostPort { try HostPort.quicRemote(remoteServer) }
 }
