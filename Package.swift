@@ -5,6 +5,9 @@ import PackageDescription
 // one NIO event loop each and document their confinement, so they use the Swift 5
 // language mode instead of sprinkling `nonisolated(unsafe)` over every C handle.
 let loopConfined: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+// Everything else is in the Swift 6 language mode (the package default, said explicitly where
+// a target used to be Swift 5).
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
     name: "ah",
@@ -21,29 +24,39 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
-        // ngtcp2 0.12 + its GnuTLS crypto helper + GnuTLS, with a shim for the
-        // `*_versioned` macros Swift cannot import.
+        // The one C shim over GnuTLS, shared by QUIC and TLS over TCP: credential loading
+        // that names the bad input, X.509 helpers for peer checks, stream-session set-up.
+        .target(
+            name: "CGnuTLS",
+            linkerSettings: [.linkedLibrary("gnutls")]
+        ),
+        // GnuTLS's credentials, priorities and errors as Swift types, each owning one C
+        // pointer (hence Swift 5 mode): used by AHQUIC and AHTLS alike.
+        .target(
+            name: "AHGnuTLS",
+            dependencies: ["CGnuTLS"],
+            swiftSettings: loopConfined
+        ),
+        // ngtcp2 0.12 + its GnuTLS crypto helper, with a shim for the `*_versioned` macros
+        // Swift cannot import and the QUIC session set-up; GnuTLS itself via CGnuTLS.
         .target(
             name: "CNgtcp2",
+            dependencies: ["CGnuTLS"],
             linkerSettings: [
                 .linkedLibrary("ngtcp2"),
                 .linkedLibrary("ngtcp2_crypto_gnutls"),
                 .linkedLibrary("gnutls"),
             ]
         ),
-        // GnuTLS for TLS over TCP (the HTTP/CONNECT port and `ah connect` to https:// URLs),
-        // with a shim for the transport callbacks.
-        .target(
-            name: "CGnuTLSStream",
-            linkerSettings: [.linkedLibrary("gnutls")]
-        ),
         // TLS as a NIO channel handler over GnuTLS, server and client side.
         .target(
             name: "AHTLS",
             dependencies: [
-                "CGnuTLSStream",
+                "CGnuTLS", "AHGnuTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -56,16 +69,17 @@ let package = Package(
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-            ],
-            swiftSettings: loopConfined
+            ]
         ),
         // SPIFFE ID parsing and peer policies: pure Swift, shared by transport and identity.
         .target(name: "AHSPIFFE"),
+        // How values look in log lines (addresses as host:port), shared by every module that logs.
+        .target(name: "AHLogFields", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // QUIC endpoints, connections and stream channels on SwiftNIO; mutual TLS.
         .target(
             name: "AHQUIC",
             dependencies: [
-                "CNgtcp2", "AHSPIFFE",
+                "CNgtcp2", "CGnuTLS", "AHGnuTLS", "AHSPIFFE", "AHLogFields",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -88,37 +102,66 @@ let package = Package(
         // Durable state of the access point behind a small protocol (SQLite now, PostgreSQL later).
         .target(
             name: "AHStore",
-            dependencies: ["CSQLite", "AHSPIFFE"]
+            dependencies: [
+                "CSQLite", "AHSPIFFE",
+                // A worker thread (NIOThreadPool) keeps blocking SQLite calls off the cooperative pool.
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // Options from flags > AH_* environment > TOML config file > defaults, for every command.
         .target(
             name: "AHConfig",
             dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]
         ),
-        // HTTP on --http-listen: REST API, user JWTs (and, later, CONNECT ingress).
+        // Who a user is and what they may do: user JWTs (ES256), OIDC tokens (JWKS), roles,
+        // the ACL. No HTTP here: the server and the CLI both use it.
         .target(
-            name: "AHHTTP",
+            name: "AHAuth",
             dependencies: [
-                "AHStore", "AHSPIFFE", "AHTunnel", "AHTLS",
+                "AHSPIFFE",
                 .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ]
+        ),
+        // The REST API's wire types (executor list, Problem+JSON, CONNECT target grammar),
+        // shared by the server and its clients.
+        .target(name: "AHAPI", dependencies: ["AHSPIFFE"]),
+        // The listener on --http-listen: REST routes, CONNECT hand-over to a TunnelIngress,
+        // streamed responses, connection limits.
+        .target(
+            name: "AHHTTPServer",
+            dependencies: [
+                "AHAPI", "AHAuth", "AHStore", "AHSPIFFE", "AHTunnel", "AHTLS", "AHLogFields",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Clients of the access point's HTTP port: REST (`ah executors list`, `ah ssh-config`)
+        // and CONNECT (`ah connect`).
+        .target(
+            name: "AHHTTPClient",
+            dependencies: [
+                "AHAPI", "AHTunnel", "AHTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // Control-plane messages and their framing (versioned, length-prefixed, bounded).
         .target(
             name: "AHControl",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
-            swiftSettings: loopConfined
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
         ),
         // The access point: data dir, CA, enrollment service, registry.
         .target(
             name: "AHAccessPoint",
             dependencies: [
-                "AHQUIC", "AHIdentity", "AHStore", "AHSPIFFE", "AHControl", "AHHTTP", "AHTunnel",
+                "AHQUIC", "AHIdentity", "AHStore", "AHSPIFFE", "AHControl", "AHAPI", "AHAuth", "AHHTTPServer", "AHTunnel", "AHTLS", "AHLogFields",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -127,28 +170,31 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            swiftSettings: loopConfined
+            swiftSettings: swift6
         ),
         // The executor: enrollment client, identity on disk, connection loop, renewal.
         .target(
             name: "AHExecutor",
             dependencies: [
-                "AHQUIC", "AHIdentity", "AHSPIFFE", "AHControl", "AHTunnel",
+                "AHQUIC", "AHIdentity", "AHSPIFFE", "AHControl", "AHTunnel", "AHLogFields",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            swiftSettings: loopConfined
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ]
         ),
         .executableTarget(
             name: "ah",
             dependencies: [
-                "AHQUIC", "AHIdentity", "AHSPIFFE", "AHConfig", "AHHTTP", "AHAccessPoint", "AHExecutor", "AHStore",
+                "AHQUIC", "AHIdentity", "AHSPIFFE", "AHConfig", "AHAPI", "AHAuth", "AHHTTPClient", "AHAccessPoint", "AHExecutor", "AHStore",
                 "AHTunnel", "AHTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -167,7 +213,21 @@ let package = Package(
         .testTarget(name: "AHSPIFFETests", dependencies: ["AHSPIFFE"]),
         .testTarget(name: "AHStoreTests", dependencies: ["AHStore", "AHTestSupport"]),
         .testTarget(name: "AHConfigTests", dependencies: ["AHConfig", "AHTestSupport"]),
-        .testTarget(name: "AHHTTPTests", dependencies: ["AHHTTP", "AHStore", "AHTestSupport"]),
+        .testTarget(
+            name: "AHHTTPTests",
+            dependencies: [
+                "AHAPI", "AHAuth", "AHHTTPServer", "AHHTTPClient", "AHStore", "AHTunnel", "AHTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "AHAuthTests",
+            dependencies: ["AHAuth", "AHTestSupport", .product(name: "JWTKit", package: "jwt-kit")]
+        ),
         .testTarget(
             name: "AHAccessPointTests",
             dependencies: [
@@ -198,8 +258,26 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            swiftSettings: loopConfined
+            ]
+        ),
+        .testTarget(
+            name: "AHControlTests",
+            dependencies: [
+                "AHControl",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "AHExecutorTests",
+            dependencies: [
+                "AHExecutor", "AHControl", "AHAccessPoint", "AHTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(name: "AHIdentityTests", dependencies: ["AHIdentity", "AHTestSupport"]),
         .testTarget(

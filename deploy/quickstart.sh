@@ -36,15 +36,17 @@ HTTP=$(wait_for_line "$WORK/serve.out" "http listening on ")
 echo "access point: QUIC $QUIC, HTTP $HTTP, data dir $WORK/data"
 
 PIN=$("$AH" ca pin --data-dir "$WORK/data")
-TOKEN=$("$AH" token create --data-dir "$WORK/data" --ttl 15m --tag os=linux)
+# Secrets go through files (0600), never on a command line where ps shows them.
+umask 077
+"$AH" token create --data-dir "$WORK/data" --ttl 15m --tag os=linux >"$WORK/join-token"
 "$AH" agent enroll --remote-server "quic://$QUIC" --state-dir "$WORK/executor" --name demo-1 \
-    --token "$TOKEN" --ca-pin "$PIN" 2>"$WORK/agent.log" &
+    --token-file "$WORK/join-token" --ca-pin "$PIN" 2>"$WORK/agent.log" &
 PIDS+=($!)
 for _ in $(seq 100); do grep -qs "connected to access point" "$WORK/agent.log" && break; sleep 0.1; done
 
-JWT=$("$AH" user token --data-dir "$WORK/data" --sub demo --role viewer)
+"$AH" user token --data-dir "$WORK/data" --sub demo --role viewer >"$WORK/user-token"
 echo
-"$AH" executors list --remote-server "http://$HTTP" --token "$JWT"
+"$AH" executors list --remote-server "http://$HTTP" --token-file "$WORK/user-token"
 echo
 echo "logs: $WORK/serve.log $WORK/agent.log — Ctrl-C to stop"
 wait

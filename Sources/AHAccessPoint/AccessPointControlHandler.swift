@@ -69,6 +69,10 @@ final class AccessPointControlHandler: ChannelInboundHandler {
                 if let (promise, sent) = pings.removeValue(forKey: pong.id) {
                     promise.succeed(.nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds - sent.uptimeNanoseconds)))
                 }
+            case .facts(let facts):
+                // The executor's sshd came up or was re-keyed: same checks and effect as hello.
+                try HelloValidation.check(facts, certificateName: name)
+                callbacks.hello(facts)
             case .hello:
                 throw ControlViolation(code: ConnectionCloseCode.protocolViolation, reason: "second hello on one control stream")
             case .other(let header):
@@ -89,8 +93,10 @@ final class AccessPointControlHandler: ChannelInboundHandler {
         let promise = context.eventLoop.makePromise(of: TimeAmount.self)
         pings[id] = (promise, .now())
         send(Ping(id: id), context: context)
-        context.eventLoop.scheduleTask(in: timeout) { [weak self] in
-            if let (promise, _) = self?.pings.removeValue(forKey: id) {
+        // The task runs on this handler's loop: the handler travels loop-bound.
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: timeout) {
+            if let (promise, _) = handler.value.pings.removeValue(forKey: id) {
                 promise.fail(ControlViolation(code: 0, reason: "no pong within \(timeout)"))
             }
         }

@@ -1,5 +1,6 @@
 import AHControl
 import AHIdentity
+import AHLogFields
 import AHQUIC
 import AHSPIFFE
 import AHStore
@@ -18,8 +19,11 @@ public final class AccessPointServer: Sendable {
         public var quicPort = 4433
         /// Lifetime of executor SVIDs (executors renew at about half).
         public var svidLifetime: TimeInterval = 3600
-        /// How often the state file is re-read for revocations made by other processes.
+        /// How often the state file is checked for revocations made by other processes (a
+        /// `PRAGMA data_version` query; executors are re-read only when it moved).
         public var revocationPollInterval: TimeAmount = .milliseconds(250)
+        /// How long tunnel and identity audit rows are kept (pruned at start and hourly).
+        public var auditRetention: Duration = AuditRetention.defaultMaxAge
         /// How long an unauthenticated enrollment connection may stay open.
         public var enrollmentDeadline: TimeAmount = .seconds(10)
         public var idleTimeout: TimeAmount = .seconds(30)
@@ -34,7 +38,7 @@ public final class AccessPointServer: Sendable {
     public let dataDirectory: AccessPointDataDirectory
     public let quic: QUICServer
     public let registry: ExecutorRegistry
-    public let store: SQLiteIdentityStore
+    public let store: StateStore
     public let known: KnownExecutors
     let logger: Logger
     private let watcher: Task<Void, Never>
@@ -45,7 +49,9 @@ public final class AccessPointServer: Sendable {
                              logger: Logger = Logger(label: "ah.serve")) async throws -> AccessPointServer {
         let directory = try AccessPointDataDirectory.open(path: configuration.dataDirectory,
                                                          trustDomain: configuration.trustDomain, create: true)
-        let store = try SQLiteIdentityStore(path: directory.statePath)
+        let store = try await StateStore.open(path: directory.statePath,
+                                              changeCheckInterval: .nanoseconds(configuration.revocationPollInterval.nanoseconds),
+                                              logger: logger)
         let known = KnownExecutors()
         _ = known.replaceAll(with: try await store.listExecutors())
         let registry = ExecutorRegistry()
@@ -64,7 +70,7 @@ public final class AccessPointServer: Sendable {
         quicConfiguration.peerAuthorizer = { peer in
             let name = peer.id.segments().last ?? ""
             guard let refusal = known.refusal(name: name, keyHash: peer.publicKeySHA256) else { return nil }
-            Task { try? await store.recordHistory(kind: .reconnectRefused, name: name, spiffeID: "\(peer.id)", detail: refusal, now: Date()) }
+            store.recordHistory(kind: .reconnectRefused, name: name, spiffeID: "\(peer.id)", detail: refusal, now: Date())
             return refusal
         }
 
@@ -81,21 +87,26 @@ public final class AccessPointServer: Sendable {
             inboundStreamInitializer: { stream in
                 Self.initialize(stream, enrollment: enrollment, control: control, logger: logger)
             })
+        let degradation = DegradationWatch(registry: registry, logger: logger)
         let watcher = Task {
             async let trimming: Void = MemoryTrimmer.run()
-            await Self.watchRevocations(store: store, known: known, registry: registry,
-                                        interval: configuration.revocationPollInterval, logger: logger)
+            async let watching: Void = degradation.run()
+            async let pruning: Void = AuditPruner.run(store: store, retention: AuditRetention(maxAge: configuration.auditRetention),
+                                                      logger: logger)
+            await Self.watchRevocations(store: store, known: known, registry: registry, logger: logger)
+            await pruning
             await trimming
+            await watching
         }
         logger.info("access point listening", metadata: [
-            "quic": "\(quic.localAddress)", "trustDomain": "\(directory.trustDomain)", "caPin": "\(directory.caPin)",
+            "quic": "\(quic.localAddress.hostPort)", "trustDomain": "\(directory.trustDomain)", "caPin": "\(directory.caPin)",
             "dataDir": "\(directory.url.path)"])
         return AccessPointServer(dataDirectory: directory, quic: quic, registry: registry, store: store, known: known,
                                  logger: logger, watcher: watcher)
     }
 
     private init(dataDirectory: AccessPointDataDirectory, quic: QUICServer, registry: ExecutorRegistry,
-                 store: SQLiteIdentityStore, known: KnownExecutors, logger: Logger, watcher: Task<Void, Never>) {
+                 store: StateStore, known: KnownExecutors, logger: Logger, watcher: Task<Void, Never>) {
         self.dataDirectory = dataDirectory
         self.quic = quic
         self.registry = registry
@@ -117,12 +128,15 @@ public final class AccessPointServer: Sendable {
     public func close() async {
         watcher.cancel()
         await quic.close(applicationErrorCode: 0, reason: "access point shutting down")
+        // Last: the disconnects above queue last-seen writes; close() applies every queued
+        // write before it closes the state file.
+        await store.close()
     }
 
     // MARK: Connections and streams
 
     private static func connectionEstablished(_ connection: QUICConnection, registry: ExecutorRegistry, known: KnownExecutors,
-                                              store: SQLiteIdentityStore, deadline: TimeAmount, helloDeadline: TimeAmount,
+                                              store: StateStore, deadline: TimeAmount, helloDeadline: TimeAmount,
                                               logger: Logger) {
         if connection.negotiatedALPN == enrollmentALPN {
             // First contact gets one short window to enroll, then it is closed.
@@ -137,7 +151,7 @@ public final class AccessPointServer: Sendable {
             // One connection per executor: a reconnect replaces a stale one.
             previous.close(applicationErrorCode: 0x12, reason: "replaced by a newer connection")
         }
-        logger.info("executor connected", metadata: ["name": "\(name)", "remote": "\(connection.remoteAddress)"])
+        logger.info("executor connected", metadata: ["name": "\(name)", "remote": "\(connection.remoteAddress.hostPort)"])
         // An executor that does not say Hello is not usable for tunnels or listings: drop it.
         connection.eventLoop.scheduleTask(in: helloDeadline) {
             if let entry = registry.entry(for: name), entry.connection === connection, entry.hello == nil {
@@ -165,16 +179,20 @@ public final class AccessPointServer: Sendable {
                 } catch {
                     logger.warning("cannot record executor", metadata: ["name": "\(name)", "error": "\(error)"])
                 }
-                try? await store.touch(name: name, lastSeen: now)
+                store.touch(name: name, lastSeen: now)
             }
         } else {
-            Task { try? await store.touch(name: name, lastSeen: now) }
+            store.touch(name: name, lastSeen: now)
         }
         connection.closeFuture.whenComplete { _ in
+            // LAST SEEN is when the executor last spoke (its last heartbeat or Hello), not
+            // the moment the idle timeout noticed the silence. A connection already replaced
+            // by a newer one leaves the record to that one.
+            let entry = registry.entry(for: name).flatMap { $0.connection === connection ? $0 : nil }
             registry.disconnected(name, connection)
             let reason = connection.eventLoop.inEventLoop ? connection.closeReason : nil
             logger.info("executor disconnected", metadata: ["name": "\(name)", "reason": "\(reason.map { "\($0)" } ?? "closed")"])
-            Task { try? await store.touch(name: name, lastSeen: Date()) }
+            if let entry { store.touch(name: name, lastSeen: entry.lastHeartbeatAt ?? entry.lastSeen) }
         }
     }
 
@@ -183,7 +201,7 @@ public final class AccessPointServer: Sendable {
         let connection = stream.connection
         let loop = stream.eventLoop
         if connection.negotiatedALPN == enrollmentALPN {
-            let remote = "\(connection.remoteAddress)"
+            let remote = connection.remoteAddress.hostPort
             let responder = FrameResponder<EnrollRequest, EnrollResponse>(
                 respond: { request in
                     let promise = loop.makePromise(of: EnrollResponse.self)
@@ -197,7 +215,8 @@ public final class AccessPointServer: Sendable {
                     }
                 },
                 onError: { error in logger.warning("bad enrollment request", metadata: ["remote": "\(remote)", "error": "\(error)"]) })
-            return stream.pipeline.addHandler(responder)
+            // Stream initializers run on the stream's loop: add the handler synchronously.
+            return stream.eventLoop.makeCompletedFuture { try stream.pipeline.syncOperations.addHandler(responder) }
         }
         guard let peer = connection.peerIdentity, let name = peer.segments().last else { return stream.close() }
         let dispatcher = StreamKindDispatcher(
@@ -218,24 +237,19 @@ public final class AccessPointServer: Sendable {
                 }
             },
             onError: { error in logger.warning("bad stream from executor", metadata: ["peer": "\(peer)", "error": "\(error)"]) })
-        return stream.pipeline.addHandler(dispatcher)
+        return stream.eventLoop.makeCompletedFuture { try stream.pipeline.syncOperations.addHandler(dispatcher) }
     }
 
-    /// Re-reads executors from the state file when another process changed it; a newly
-    /// revoked identity loses its live connection at once (within one poll interval of
-    /// `ah executors revoke`). Checking the change counter first keeps the poll O(1) with
-    /// thousands of executors.
-    private static func watchRevocations(store: SQLiteIdentityStore, known: KnownExecutors, registry: ExecutorRegistry,
-                                         interval: TimeAmount, logger: Logger) async {
-        var seenVersion: Int64?
-        while !Task.isCancelled {
+    /// Re-reads executors whenever the store reports a change (`ExecutorStore.executorChanges`:
+    /// our own enrollments and revocations, and commits by other processes such as
+    /// `ah executors revoke`); a newly revoked identity loses its live connection at once.
+    private static func watchRevocations(store: StateStore, known: KnownExecutors, registry: ExecutorRegistry,
+                                         logger: Logger) async {
+        for await change in store.executorChanges() {
             do {
-                let version = try store.externalChangeCounter()
-                if version == seenVersion {
-                    try? await Task.sleep(nanoseconds: UInt64(interval.nanoseconds))
-                    continue
-                }
-                seenVersion = version
+                // Our own enrollments and renewals already updated `known`; re-reading every
+                // executor after each of them would cost O(fleet) per enrollment.
+                if case .local(let name) = change, !(try await store.isRevoked(name: name)) { continue }
                 let (revoked, _) = known.replaceAll(with: try await store.listExecutors())
                 for name in revoked {
                     if let connection = registry.connection(for: name) {
@@ -246,7 +260,6 @@ public final class AccessPointServer: Sendable {
             } catch {
                 logger.error("cannot read executors from the state file", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(nanoseconds: UInt64(interval.nanoseconds))
         }
     }
 }

@@ -9,7 +9,7 @@ import NIOCore
 /// registry (live state) and the store (facts that outlive the connection).
 struct ControlContext: Sendable {
     let registry: ExecutorRegistry
-    let store: SQLiteIdentityStore
+    let store: StateStore
     let configHash: String
     let helloDeadline: TimeAmount
     let logger: Logger
@@ -33,13 +33,7 @@ struct ControlContext: Sendable {
                     if hello.sshEnabled && hello.sshHostKeys.isEmpty {
                         logger.warning("executor reported no ssh host keys; `ah ssh-config` cannot pin its sshd", metadata: ["name": "\(name)"])
                     }
-                    Task {
-                        do {
-                            try store.recordFacts(name: name, factsJSON: try ExecutorFactsCodec.encode(hello), now: now)
-                        } catch {
-                            logger.error("cannot store executor facts", metadata: ["name": "\(name)", "error": "\(error)"])
-                        }
-                    }
+                    store.recordFacts(name: name, facts: ExecutorFactsCodec.facts(of: hello), now: now)
                 },
                 heartbeat: { beat in registry.heartbeat(name, connection, beat, at: Date()) },
                 goodbye: { goodbye in

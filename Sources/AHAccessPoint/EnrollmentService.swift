@@ -11,12 +11,12 @@ import X509
 public final class EnrollmentService: Sendable {
     let ca: CertificateAuthority
     let trustDomain: String
-    let store: any IdentityStore
+    let store: any ExecutorStore & AuditStore
     let known: KnownExecutors
     let svidLifetime: TimeInterval
     let logger: Logger
 
-    public init(ca: CertificateAuthority, trustDomain: String, store: any IdentityStore, known: KnownExecutors,
+    public init(ca: CertificateAuthority, trustDomain: String, store: any ExecutorStore & AuditStore, known: KnownExecutors,
                 svidLifetime: TimeInterval, logger: Logger) {
         self.ca = ca
         self.trustDomain = trustDomain
@@ -30,14 +30,16 @@ public final class EnrollmentService: Sendable {
         let now = Date()
         func refuse(_ code: String, _ message: String, name: String?) async -> EnrollResponse {
             logger.warning("enrollment refused", metadata: ["name": "\(name ?? "?")", "remote": "\(remote)", "reason": "\(code)", "detail": "\(message)"])
-            try? await store.recordHistory(kind: .refused, name: name, spiffeID: nil, detail: "\(code): \(message) (from \(remote))", now: now)
+            store.recordHistory(kind: .refused, name: name, spiffeID: nil, detail: "\(code): \(message) (from \(remote))", now: now)
             return .failure(code, message)
         }
         guard request.version == 1 else {
             return await refuse("unsupported-version", "enrollment protocol version \(request.version) is not supported", name: nil)
         }
-        guard SPIFFEID.isValidPathSegment(request.name), request.name.utf8.count <= 128 else {
-            return await refuse("invalid-name", "'\(request.name.prefix(128))' is not a valid SPIFFE path segment (letters, digits, '.', '-', '_')", name: nil)
+        // One grammar everywhere a name is used (CONNECT, ssh-config, fleet config): a name
+        // enrolled here must be reachable by exactly that name.
+        if let problem = ExecutorName.problem(request.name) {
+            return await refuse("invalid-name", problem, name: nil)
         }
         guard JoinTokens.isWellFormed(request.token) else {
             return await refuse("token-malformed", "the join token is malformed", name: request.name)
@@ -79,7 +81,7 @@ public final class EnrollmentService: Sendable {
         let name = peer.segments().last ?? ""
         func refuse(_ code: String, _ message: String) async -> EnrollResponse {
             logger.warning("renewal refused", metadata: ["name": "\(name)", "reason": "\(code)", "detail": "\(message)"])
-            try? await store.recordHistory(kind: .renewalRefused, name: name, spiffeID: "\(peer)", detail: "\(code): \(message)", now: now)
+            store.recordHistory(kind: .renewalRefused, name: name, spiffeID: "\(peer)", detail: "\(code): \(message)", now: now)
             return .failure(code, message)
         }
         let publicKey: Certificate.PublicKey

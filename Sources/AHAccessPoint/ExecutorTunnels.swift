@@ -1,5 +1,8 @@
+import AHLogFields
 import AHControl
-import AHHTTP
+import AHAPI
+import AHAuth
+import AHHTTPServer
 import AHQUIC
 import AHStore
 import AHTunnel
@@ -21,13 +24,13 @@ public final class ExecutorTunnels: TunnelIngress {
     let verifier: any UserTokenVerifying
     let acl: AccessControlList
     let registry: ExecutorRegistry
-    let store: SQLiteIdentityStore
+    let store: StateStore
     let logger: Logger
     let openTimeout: TimeAmount
     private let state = NIOLockedValueBox<(draining: Bool, open: [Int64: Channel])>((false, [:]))
 
     public init(verifier: any UserTokenVerifying, acl: AccessControlList, registry: ExecutorRegistry,
-                store: SQLiteIdentityStore, openTimeout: TimeAmount = .seconds(10), logger: Logger) {
+                store: StateStore, openTimeout: TimeAmount = .seconds(10), logger: Logger) {
         self.verifier = verifier
         self.acl = acl
         self.registry = registry
@@ -53,9 +56,20 @@ public final class ExecutorTunnels: TunnelIngress {
         return left.count
     }
 
+    /// 400s decided by the HTTP listener (malformed target, IP literal, bad name): audited
+    /// like the other refusals, with no subject and the name as the client gave it.
+    public func refusedAsBadRequest(_ refusal: ConnectBadRequest) async {
+        let remote = refusal.remoteAddress.hostPort
+        let attempt = TunnelAttempt.badRequest(target: refusal.givenName, port: refusal.port ?? 0, remote: remote,
+                                               detail: refusal.detail)
+        logger.warning("tunnel refused", metadata: [
+            "executor": "\(refusal.givenName)", "status": "400", "reason": "\(refusal.detail)", "remote": "\(remote)"])
+        store.tunnelStarted(attempt, now: Date())
+    }
+
     public func open(_ request: ConnectRequest) async -> ConnectOutcome {
         let target = request.target
-        let remote = request.remoteAddress.map { "\($0)" } ?? "?"
+        let remote = request.remoteAddress.hostPort
         var attempt = TunnelAttempt(subject: nil, executorName: target.executor, port: target.port, remote: remote,
                                     result: "", detail: "")
         func refuse(_ problem: Problem, headers: HTTPHeaders = [:]) async -> ConnectOutcome {
@@ -64,7 +78,7 @@ public final class ExecutorTunnels: TunnelIngress {
             logger.warning("tunnel refused", metadata: [
                 "subject": "\(attempt.subject ?? "-")", "executor": "\(target.executor)", "port": "\(target.port)",
                 "status": "\(problem.status)", "reason": "\(problem.detail)", "remote": "\(remote)"])
-            _ = try? await store.tunnelStarted(attempt, now: Date())
+            store.tunnelStarted(attempt, now: Date())
             return .refused(.problem(problem, headers: headers, closeConnection: true))
         }
 
@@ -88,12 +102,17 @@ public final class ExecutorTunnels: TunnelIngress {
         // 404: is there such an executor at all.
         let record: ExecutorRecord?
         do {
-            record = try store.executor(named: target.executor).flatMap { $0.isRevoked ? nil : $0 }
+            record = try await store.executor(named: target.executor)
         } catch {
             logger.error("cannot read executors from the state file", metadata: ["error": "\(error)"])
             return await refuse(.unavailable("the executor registry is unavailable"))
         }
         guard let record else { return await refuse(.notFound("no executor named '\(target.executor)'")) }
+        // 410: it existed and was revoked; say so instead of pretending it never did.
+        if let revokedAt = record.revokedAt {
+            let reason = record.revokeReason.map { " (\($0.prefix(200)))" } ?? ""
+            return await refuse(.gone("executor '\(record.name)' was revoked at \(ISO8601.string(from: revokedAt))\(reason); re-enroll it with a new join token"))
+        }
 
         // 403: may this subject do this.
         if case .deny(let reason) = acl.decide(subject: claims.subject, role: claims.role, executor: record.name,
@@ -114,13 +133,19 @@ public final class ExecutorTunnels: TunnelIngress {
 
         // 502/504: ask the executor.
         let tunnelID = UUID().uuidString.lowercased()
-        let requester = OpenTCPRequester(request: OpenTCP(port: target.port, tunnelID: tunnelID), timeout: openTimeout,
-                                         loop: live.connection.eventLoop)
+        let request = OpenTCP(port: target.port, tunnelID: tunnelID)
+        let timeout = openTimeout
+        let result = live.connection.eventLoop.makePromise(of: OpenTCPResult.self)
         let stream: QUICStreamChannel
         let answer: OpenTCPResult
         do {
-            stream = try await live.connection.openStreamWaitingForCredit { $0.pipeline.addHandler(requester) }.get()
-            answer = try await requester.result.futureResult.get()
+            stream = try await live.connection.openStreamWaitingForCredit {
+                let channel = $0
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(OpenTCPRequester(request: request, timeout: timeout, result: result))
+                }
+            }.get()
+            answer = try await result.futureResult.get()
         } catch let error as TunnelOpenError {
             if case .timedOut = error { return await refuse(.gatewayTimeout("\(error)")) }
             return await refuse(.badGateway("\(error)"))
@@ -134,7 +159,8 @@ public final class ExecutorTunnels: TunnelIngress {
         }
 
         attempt.result = "open"
-        let id = (try? await store.tunnelStarted(attempt, now: Date())) ?? -1
+        // Unique even when the audit row cannot be written, so it can key `open`.
+        let id = store.tunnelStarted(attempt, now: Date())
         let added = state.withLockedValue { state -> Bool in
             guard !state.draining else { return false }
             state.open[id] = stream
@@ -154,10 +180,8 @@ public final class ExecutorTunnels: TunnelIngress {
                 "tunnel": "\(tunnelID)", "executor": "\(record.name)", "bytesUp": "\(summary.bytesForward)",
                 "bytesDown": "\(summary.bytesBackward)", "seconds": "\(String(format: "%.1f", Date().timeIntervalSince(started)))",
                 "result": "\(result)"])
-            Task {
-                try? await self.store.tunnelEnded(id: id, bytesUp: summary.bytesForward, bytesDown: summary.bytesBackward,
-                                                  result: result, detail: summary.error ?? "", now: Date())
-            }
+            self.store.tunnelEnded(id: id, bytesUp: summary.bytesForward, bytesDown: summary.bytesBackward,
+                                   result: result, detail: summary.error ?? "", now: Date())
         }
         return .accepted(AcceptedTunnel(
             channel: stream,

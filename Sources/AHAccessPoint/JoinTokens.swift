@@ -14,6 +14,7 @@ public enum JoinTokens {
     public static func mint() -> Minted {
         let id = randomBase32(count: 10)
         var secret = [UInt8](repeating: 0, count: 32)
+        var secureGenerator = SystemRandomNumberGenerator()
         for i in secret.indices { secret[i] = UInt8.random(in: 0...255, using: &secureGenerator) }
         let token = "ahjt.\(id).\(base64URL(secret))"
         return Minted(token: token, id: id, hash: hash(token))
@@ -31,9 +32,9 @@ public enum JoinTokens {
             && token.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }
     }
 
-    private static var secureGenerator = SystemRandomNumberGenerator()
-
     private static func randomBase32(count: Int) -> String {
+        // The system CSPRNG (getrandom); a generator value holds no state worth sharing.
+        var secureGenerator = SystemRandomNumberGenerator()
         let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")
         return String((0..<count).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &secureGenerator)] })
     }

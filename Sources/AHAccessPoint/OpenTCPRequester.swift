@@ -15,18 +15,21 @@ final class OpenTCPRequester: ChannelInboundHandler, RemovableChannelHandler {
     private var buffer: ByteBuffer?
     private var deadline: Scheduled<Void>?
 
-    init(request: OpenTCP, timeout: TimeAmount, loop: EventLoop) {
+    /// Made on the stream's loop (it is loop-confined); `result` is made by the caller so the
+    /// answer can be awaited from elsewhere without sharing the handler.
+    init(request: OpenTCP, timeout: TimeAmount, result: EventLoopPromise<OpenTCPResult>) {
         self.request = request
         self.timeout = timeout
-        self.result = loop.makePromise(of: OpenTCPResult.self)
+        self.result = result
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         let promise = result
         let timeout = self.timeout
+        let channel = context.channel
         deadline = context.eventLoop.scheduleTask(in: timeout) {
             promise.fail(TunnelOpenError.timedOut(timeout))
-            context.close(promise: nil)
+            channel.close(promise: nil)
         }
     }
 

@@ -23,7 +23,8 @@ final class StreamKindDispatcher: ChannelInboundHandler, RemovableChannelHandler
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        deadline = context.eventLoop.scheduleTask(in: .seconds(10)) { context.close(promise: nil) }
+        let channel = context.channel
+        deadline = context.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

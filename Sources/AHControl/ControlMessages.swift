@@ -12,6 +12,11 @@ public enum ControlProtocol {
 public struct MessageHeader: Codable, Sendable, Equatable {
     public var version: Int
     public var type: String
+
+    public init(version: Int, type: String) {
+        self.version = version
+        self.type = type
+    }
 }
 
 /// One SSH host key of the executor's sshd, as `ssh-keyscan` or a `.pub` file gives it.
@@ -67,6 +72,16 @@ public struct Hello: Codable, Sendable, Equatable {
         self.sshHostKeys = sshHostKeys
         self.allowedPorts = allowedPorts
         self.heartbeatIntervalMillis = heartbeatIntervalMillis
+    }
+
+    /// The type of a later report of the same facts on an established control stream.
+    public static let factsType = "facts"
+
+    /// This hello as a facts update (`type` = `facts`), for when what it reports changed.
+    public var asFactsUpdate: Hello {
+        var copy = self
+        copy.type = Self.factsType
+        return copy
     }
 }
 

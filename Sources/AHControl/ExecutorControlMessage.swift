@@ -4,6 +4,9 @@
 /// access point spent a fifth of its idle CPU in JSONDecoder.
 public enum ExecutorControlMessage: Decodable, Sendable {
     case hello(Hello)
+    /// The executor's facts again, later on the same stream (its sshd came up or was re-keyed):
+    /// the fields of `hello` under type `facts`. Access points that do not know it ignore it.
+    case facts(Hello)
     case heartbeat(Heartbeat)
     case goodbye(Goodbye)
     case pong(Pong)
@@ -19,6 +22,7 @@ public enum ExecutorControlMessage: Decodable, Sendable {
         }
         switch header.type {
         case "hello": self = .hello(try Hello(from: decoder))
+        case Hello.factsType: self = .facts(try Hello(from: decoder))
         case "heartbeat": self = .heartbeat(try Heartbeat(from: decoder))
         case "goodbye": self = .goodbye(try Goodbye(from: decoder))
         case "pong": self = .pong(try Pong(from: decoder))
@@ -28,7 +32,7 @@ public enum ExecutorControlMessage: Decodable, Sendable {
 
     public var header: MessageHeader {
         switch self {
-        case .hello(let m): return MessageHeader(version: m.version, type: m.type)
+        case .hello(let m), .facts(let m): return MessageHeader(version: m.version, type: m.type)
         case .heartbeat(let m): return MessageHeader(version: m.version, type: m.type)
         case .goodbye(let m): return MessageHeader(version: m.version, type: m.type)
         case .pong(let m): return MessageHeader(version: m.version, type: m.type)

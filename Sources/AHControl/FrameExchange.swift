@@ -27,7 +27,8 @@ public final class FrameResponder<Request: Decodable & Sendable, Response: Encod
             guard let request = try Frame.decode(Request.self, from: &buffer) else { return }
             answered = true
             let channel = context.channel
-            respond(request).whenComplete { result in
+            // Back on the stream's loop (whatever loop `respond` answered on) before touching self.
+            respond(request).hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
                 switch result {
                 case .success(let response):
                     if let frame = try? Frame.encode(response, allocator: channel.allocator) {

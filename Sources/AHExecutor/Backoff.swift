@@ -16,10 +16,14 @@ public struct Backoff: Sendable {
         self.stableAfter = stableAfter
     }
 
+    /// One draw from `generator` (tests pass a seeded or constant one): the top 53 bits as a
+    /// fraction of the ceiling. A single draw, not `Double.random(in:)`, whose rejection
+    /// sampling never ends with a constant generator.
     public mutating func nextDelay<G: RandomNumberGenerator>(using generator: inout G) -> TimeInterval {
         let ceiling = min(cap, base * pow(2, Double(min(attempt, 30))))
         attempt += 1
-        return Double.random(in: 0...ceiling, using: &generator)
+        let fraction = Double(generator.next() >> 11) * 0x1p-53
+        return fraction * ceiling
     }
 
     public mutating func nextDelay() -> TimeInterval {

@@ -13,8 +13,8 @@ public enum Enroller {
     public static func enroll(host: String, port: Int, token: String, caPin: String, name: String,
                               tags: [String: String], state: ExecutorStateDirectory,
                               group: EventLoopGroup, logger: Logger) async throws -> ExecutorStateDirectory.Metadata {
-        guard SPIFFEID.isValidPathSegment(name) else {
-            throw ExecutorError.usage("--name '\(name)' is not a valid SPIFFE path segment (letters, digits, '.', '-', '_')")
+        if let problem = ExecutorName.problem(name) {
+            throw ExecutorError.usage("--name: \(problem)")
         }
         let pin = try parsePin(caPin)
         let key = P256.Signing.PrivateKey()
@@ -36,13 +36,9 @@ public enum Enroller {
         }
         defer { connection.close(applicationErrorCode: 0, reason: "enrollment done") }
         let request = EnrollRequest(token: token, name: name, csr: csr, tags: tags)
-        let promise = connection.eventLoop.makePromise(of: EnrollResponse.self)
-        _ = connection.openStream { stream in
-            stream.pipeline.addHandler(FrameRequester<EnrollRequest, EnrollResponse>(request: request, promise: promise))
-        }.cascadeFailure(to: promise)
         let response: EnrollResponse
         do {
-            response = try await promise.futureResult.get()
+            response = try await OneShotExchange.send(request, over: connection, expecting: EnrollResponse.self)
         } catch {
             throw ExecutorError.refused("enrollment exchange failed: \(error)")
         }

@@ -6,7 +6,8 @@ import NIOCore
 
 /// The executor's end of the control stream: sends Hello as soon as the stream is open,
 /// waits for Ack, then sends a Heartbeat every interval, answers Ping with Pong and notes
-/// a Goodbye from the access point. Runs on the stream's event loop.
+/// a Goodbye from the access point. Confined to the stream's event loop; from elsewhere it is
+/// reached through `ControlStream`.
 ///
 /// Pipeline: ByteToMessageHandler(ControlFrameDecoder) → ExecutorControlHandler.
 final class ExecutorControlHandler: ChannelInboundHandler {
@@ -18,21 +19,22 @@ final class ExecutorControlHandler: ChannelInboundHandler {
     private let openTunnels: @Sendable () -> Int
     private let logger: Logger
     /// Completed with the access point's Ack, or failed if the stream ends first.
-    let acknowledged: EventLoopPromise<Ack>
+    private let acknowledged: EventLoopPromise<Ack>
     /// Completed with the reason when the access point says Goodbye.
-    let farewell: EventLoopPromise<Goodbye>
+    private let farewell: EventLoopPromise<Goodbye>
     private var context: ChannelHandlerContext?
-    private var heartbeats: RepeatedTask?
+    private var nextBeat: Scheduled<Void>?
     private var sequence: UInt64 = 0
     private var acked = false
 
-    init(hello: Hello, interval: TimeAmount, openTunnels: @escaping @Sendable () -> Int, loop: EventLoop, logger: Logger) {
+    init(hello: Hello, interval: TimeAmount, openTunnels: @escaping @Sendable () -> Int,
+         acknowledged: EventLoopPromise<Ack>, farewell: EventLoopPromise<Goodbye>, logger: Logger) {
         self.hello = hello
         self.interval = interval
         self.openTunnels = openTunnels
         self.logger = logger
-        self.acknowledged = loop.makePromise(of: Ack.self)
-        self.farewell = loop.makePromise(of: Goodbye.self)
+        self.acknowledged = acknowledged
+        self.farewell = farewell
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -63,7 +65,7 @@ final class ExecutorControlHandler: ChannelInboundHandler {
                 if abs(skew) > 30 {
                     logger.warning("clock differs from the access point's", metadata: ["skewSeconds": "\(Int(skew))"])
                 }
-                startHeartbeats(context: context)
+                scheduleHeartbeat(context: context)
                 acknowledged.succeed(ack)
             case "ping":
                 let ping = try frame.decode(Ping.self)
@@ -82,20 +84,24 @@ final class ExecutorControlHandler: ChannelInboundHandler {
         }
     }
 
-    /// Sends Goodbye (before a planned shutdown).
-    func sayGoodbye(_ goodbye: Goodbye) {
+    /// Sends a message from outside the pipeline (Goodbye before a planned shutdown, a facts
+    /// update); dropped when the stream is gone.
+    func sendMessage<T: Encodable>(_ message: T) {
         guard let context else { return }
-        send(goodbye, context: context)
+        context.eventLoop.assertInEventLoop()
+        send(message, context: context)
     }
 
-    private func startHeartbeats(context: ChannelHandlerContext) {
-        heartbeats = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
+    /// One heartbeat after another, each scheduled when the previous one went out.
+    private func scheduleHeartbeat(context: ChannelHandlerContext) {
+        nextBeat = context.eventLoop.assumeIsolated().scheduleTask(in: interval) { [weak self] in
             guard let self, let context = self.context else { return }
             self.sequence += 1
             let beat = Heartbeat(sequence: self.sequence, load: SystemFacts.loadAverage,
                                  memoryUsedBytes: SystemFacts.memoryUsedBytes, uptimeSeconds: SystemFacts.uptimeSeconds,
                                  openTunnels: self.openTunnels())
             self.send(beat, context: context)
+            self.scheduleHeartbeat(context: context)
         }
     }
 
@@ -125,10 +131,44 @@ final class ExecutorControlHandler: ChannelInboundHandler {
     }
 
     private func stop() {
-        heartbeats?.cancel()
-        heartbeats = nil
+        nextBeat?.cancel()
+        nextBeat = nil
         context = nil
         acknowledged.fail(ExecutorError.refused("control stream closed before the access point acknowledged Hello"))
         farewell.fail(ExecutorError.refused("control stream closed"))
+    }
+}
+
+/// The control stream as seen from outside its event loop: Sendable, so the agent's tasks
+/// can hold it; every call hops to the stream's loop and finds the handler there.
+struct ControlStream: Sendable {
+    let stream: Channel
+    let acknowledged: EventLoopFuture<Ack>
+    let farewell: EventLoopFuture<Goodbye>
+
+    /// Opens the control stream on `connection` and says `hello`.
+    static func open(on connection: QUICConnection, hello: Hello, heartbeatInterval: TimeAmount,
+                     openTunnels: @escaping @Sendable () -> Int, logger: Logger) async throws -> ControlStream {
+        let acknowledged = connection.eventLoop.makePromise(of: Ack.self)
+        let farewell = connection.eventLoop.makePromise(of: Goodbye.self)
+        // Nobody may wait for a goodbye that never comes; an unobserved failure is fine.
+        farewell.futureResult.whenFailure { _ in }
+        let stream = try await connection.openStream { stream in
+            stream.eventLoop.makeCompletedFuture {
+                let handler = ExecutorControlHandler(hello: hello, interval: heartbeatInterval, openTunnels: openTunnels,
+                                                     acknowledged: acknowledged, farewell: farewell, logger: logger)
+                try stream.pipeline.syncOperations.addHandler(ByteToMessageHandler(ControlFrameDecoder()))
+                try stream.pipeline.syncOperations.addHandler(handler)
+            }
+        }.get()
+        return ControlStream(stream: stream, acknowledged: acknowledged.futureResult, farewell: farewell.futureResult)
+    }
+
+    /// Sends `message` on the stream (Goodbye, a facts update), if it is still open.
+    func send<T: Encodable & Sendable>(_ message: T) {
+        let stream = self.stream
+        stream.eventLoop.execute {
+            (try? stream.pipeline.syncOperations.handler(type: ExecutorControlHandler.self))?.sendMessage(message)
+        }
     }
 }

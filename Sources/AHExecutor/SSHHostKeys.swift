@@ -1,6 +1,7 @@
 import AHControl
 import Crypto
 import Foundation
+import Subprocess
 
 /// The host keys of the executor's sshd, reported in Hello so that `ah ssh-config` can write a
 /// known-hosts file trusted through mTLS instead of on first use.
@@ -43,24 +44,22 @@ public enum SSHHostKeys {
     }
 
     /// Asks the sshd at `destination` with `ssh-keyscan` (5 s timeout). Empty on failure, with
-    /// the reason: the executor still works, `ah ssh-config` then has nothing to pin.
-    public static func scan(_ destination: TunnelPolicy.Destination) -> (keys: [SSHHostKey], error: String?) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ssh-keyscan", "-T", "5", "-p", String(destination.port), destination.host]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
+    /// the reason: the executor still works, `ah ssh-config` then has nothing to pin (and the
+    /// agent asks again later: `HostKeyWatch`).
+    public static func scan(_ destination: TunnelPolicy.Destination) async -> (keys: [SSHHostKey], error: String?) {
+        let output: String
+        let status: String
         do {
-            try process.run()
+            let result = try await Subprocess.run(
+                .name("ssh-keyscan"), arguments: ["-T", "5", "-p", String(destination.port), destination.host],
+                input: .none, output: .string(limit: 256 * 1024), error: .discarded)
+            output = result.standardOutput
+            status = "\(result.terminationStatus)"
         } catch {
             return ([], "cannot run ssh-keyscan: \(error)")
         }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let keys = parse(String(decoding: data.prefix(256 * 1024), as: UTF8.self))
-        if keys.isEmpty { return ([], "ssh-keyscan found no host keys at \(destination) (exit \(process.terminationStatus))") }
+        let keys = parse(output)
+        if keys.isEmpty { return ([], "ssh-keyscan found no host keys at \(destination) (\(status))") }
         return (keys, nil)
     }
 }

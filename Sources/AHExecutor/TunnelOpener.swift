@@ -14,13 +14,21 @@ public final class TunnelOpener: Sendable {
     public let policy: TunnelPolicy
     let logger: Logger
     let connectTimeout: TimeAmount
+    /// Called when a tunnel to the sshd (port 22) is connected: the agent re-reads host keys
+    /// it could not read before.
+    let sshReached: @Sendable () -> Void
     private let state = NIOLockedValueBox<(open: Int, draining: Bool)>((0, false))
 
-    public init(policy: TunnelPolicy, connectTimeout: TimeAmount = .seconds(5), logger: Logger) {
+    public init(policy: TunnelPolicy, connectTimeout: TimeAmount = .seconds(5), logger: Logger,
+                sshReached: @escaping @Sendable () -> Void = {}) {
         self.policy = policy
         self.connectTimeout = connectTimeout
         self.logger = logger
+        self.sshReached = sshReached
     }
+
+    /// Whether new tunnels are refused (`drain` was called).
+    public var isDraining: Bool { state.withLockedValue { $0.draining } }
 
     public var openTunnels: Int { state.withLockedValue { $0.open } }
 
@@ -34,11 +42,14 @@ public final class TunnelOpener: Sendable {
 
     /// The inbound-stream initializer for the control connection.
     public func initialize(_ stream: Channel) -> EventLoopFuture<Void> {
-        stream.pipeline.addHandler(OpenTCPRequestHandler(opener: self))
+        stream.eventLoop.makeCompletedFuture {
+            try stream.pipeline.syncOperations.addHandler(OpenTCPRequestHandler(opener: self))
+        }
     }
 
     /// Decides and dials; answers the stream; on success joins the two.
     func handle(_ request: OpenTCP, on stream: Channel, from requestHandler: OpenTCPRequestHandler) {
+        stream.eventLoop.assertInEventLoop()
         let decision: Result<TunnelPolicy.Destination, OpenTCPResultRefusal>
         if state.withLockedValue({ $0.draining }) {
             decision = .failure(.init(.draining, "the executor is shutting down"))
@@ -64,6 +75,8 @@ public final class TunnelOpener: Sendable {
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(TunnelPrelude()) }
             }
             .connect(host: destination.host, port: destination.port)
+            .hop(to: stream.eventLoop)
+            .assumeIsolated()
             .whenComplete { result in
                 switch result {
                 case .failure(let error):
@@ -73,6 +86,7 @@ public final class TunnelOpener: Sendable {
                     self.answer(.refused(.connectFailed, "cannot connect to \(destination): \(error)"), on: stream, thenClose: true)
                 case .success(let tcp):
                     self.logger.info("tunnel open", metadata: ["tunnel": "\(tunnel)", "destination": "\(destination)"])
+                    if request.port == 22 { self.sshReached() }
                     self.answer(.success, on: stream, thenClose: false)
                     requestHandler.becomePrelude()
                     let joined = Tunnel.join(stream, tcp,
@@ -122,13 +136,15 @@ final class OpenTCPRequestHandler: ChannelInboundHandler, RemovableChannelHandle
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         // A stream that never says what it wants must not stay open.
-        deadline = context.eventLoop.scheduleTask(in: .seconds(10)) { context.close(promise: nil) }
+        let channel = context.channel
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
     }
 
     /// Leaves the pipeline in favour of a `TunnelPrelude` holding the bytes after the request
     /// (and whatever arrives until `Tunnel.join` takes over). On the stream's loop, at once, so
     /// no read can fall between the two.
     func becomePrelude() {
+        context?.eventLoop.assertInEventLoop()
         let rest = buffer.flatMap { $0.readableBytes > 0 ? [$0] : nil } ?? []
         buffer = nil
         guard let context else { return }

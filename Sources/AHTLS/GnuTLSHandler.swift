@@ -3,7 +3,8 @@
 // TLS closure (close_notify) onto NIO half-closure. GnuTLS does the protocol work through
 // GnuTLSSession's memory transport; everything runs on the channel's event loop.
 
-internal import CGnuTLSStream
+internal import AHGnuTLS
+internal import CGnuTLS
 import Logging
 import NIOCore
 
@@ -268,7 +269,7 @@ public final class GnuTLSHandler: ChannelDuplexHandler, RemovableChannelHandler 
         }
         let rv = session.updateKeys(requestPeer: request.requestPeerUpdate)
         guard rv >= 0 else {
-            promise?.fail(TLSError.recordFailed(reason: "key update: \(gnutlsMessage(rv))"))
+            promise?.fail(TLSError.recordFailed(reason: "key update: \(GnuTLSError.reason(rv))"))
             return
         }
         if let ciphertext = session.takeOutbound() {

@@ -2,7 +2,8 @@
 // pulls ciphertext from `inbound` and pushes ciphertext to `outbound`) and thin wrappers
 // over the record-layer calls. No I/O, no threads: GnuTLSHandler drives it on its event loop.
 
-internal import CGnuTLSStream
+internal import AHGnuTLS
+internal import CGnuTLS
 import NIOCore
 
 #if canImport(Glibc)
@@ -12,11 +13,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-/// GnuTLS's text for an error code.
-func gnutlsMessage<Code: BinaryInteger>(_ code: Code) -> String {
-    String(cString: gnutls_strerror(Int32(truncatingIfNeeded: code)))
-}
 
 /// The largest plaintext in one TLS record (2^14), also the chunk size for sends.
 let maxRecordPlaintext = 16_384
@@ -74,7 +70,7 @@ final class GnuTLSSession {
                                pushCallback, pullCallback, pullTimeoutCallback)
         }
         guard rv >= 0, let session else {
-            throw TLSError.configuration("cannot create a TLS session: \(gnutlsMessage(rv))")
+            throw TLSError.configuration("cannot create a TLS session: \(GnuTLSError.reason(rv))")
         }
         handle = session
     }
@@ -199,38 +195,32 @@ final class GnuTLSSession {
 
     var negotiatedALPN: String? {
         guard let handle else { return nil }
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard ah_stream_tls_selected_alpn(handle, &buffer, buffer.count) > 0 else { return nil }
-        return String(cString: buffer)
+        return GnuTLSSessionFacts.selectedALPN(handle)
     }
 
     /// The error to report for a failed handshake call.
     func handshakeError(_ code: Int32) -> TLSError {
         switch code {
         case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:
-            guard let handle else { return .certificateVerificationFailed(reason: gnutlsMessage(code)) }
-            var buffer = [CChar](repeating: 0, count: 512)
-            ah_stream_tls_verify_failure_reason(handle, &buffer, buffer.count)
-            var reason = String(cString: buffer)
-            while reason.last == " " {
-                reason.removeLast()
-            }
-            return .certificateVerificationFailed(reason: reason)
+            guard let handle else { return .certificateVerificationFailed(reason: GnuTLSError.reason(code)) }
+            let status = gnutls_session_get_verify_cert_status(handle)
+            guard status != 0 else { return .certificateVerificationFailed(reason: "the peer presented no usable certificate") }
+            return .certificateVerificationFailed(reason: GnuTLSSessionFacts.verificationStatusText(status))
         case GNUTLS_E_PREMATURE_TERMINATION:
             return .unexpectedEOF
         case GNUTLS_E_FATAL_ALERT_RECEIVED:
-            return .handshakeFailed(reason: "\(gnutlsMessage(code)) (\(receivedAlertName))")
+            return .handshakeFailed(reason: "\(GnuTLSError.reason(code)): \(receivedAlertName)")
         default:
-            return .handshakeFailed(reason: gnutlsMessage(code))
+            return .handshakeFailed(reason: GnuTLSError.reason(code))
         }
     }
 
     /// The error to report for a failed record call after the handshake.
     func recordError(_ code: Int32) -> TLSError {
         if code == GNUTLS_E_FATAL_ALERT_RECEIVED {
-            return .recordFailed(reason: "\(gnutlsMessage(code)) (\(receivedAlertName))")
+            return .recordFailed(reason: "\(GnuTLSError.reason(code)): \(receivedAlertName)")
         }
-        return .recordFailed(reason: gnutlsMessage(code))
+        return .recordFailed(reason: GnuTLSError.reason(code))
     }
 
     private var receivedAlertName: String {

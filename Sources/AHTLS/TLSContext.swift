@@ -1,36 +1,38 @@
 // Long-lived TLS configuration, loaded once and shared by every connection: the server's
 // certificate chain and key, or the client's trust anchors, plus the protocol priorities.
 
-internal import CGnuTLSStream
+internal import AHGnuTLS
+internal import CGnuTLS
 
-/// Protocol versions and algorithms: GnuTLS's NORMAL set restricted to TLS 1.3 and 1.2.
-/// (NORMAL already excludes SSL 3, RC4, export and NULL ciphers; 1.0/1.1 are removed here.)
-let tlsPriorityString = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/// Ownership of the C objects shared by sessions. Each belongs to its AHGnuTLS type, which
+/// frees it in `deinit` (`GnuTLSCredentials`: gnutls_certificate_free_credentials;
+/// `GnuTLSPriorities`: gnutls_priority_deinit); a context holds both, and every
+/// `GnuTLSSession` holds a strong reference to its context, so they outlive all sessions
+/// that use them. GnuTLS only reads them after set-up, so sharing them across event loops
+/// is safe (hence `@unchecked Sendable` on the public contexts).
+final class TLSContextStorage {
+    private let gnutlsCredentials: GnuTLSCredentials
+    private let priorities: GnuTLSPriorities
 
-/// Ownership of the C objects shared by sessions. A context owns its credentials and
-/// priority cache and frees them in `deinit`; every `GnuTLSSession` holds a strong
-/// reference to its context, so they outlive all sessions that use them. GnuTLS only reads
-/// them after set-up, so sharing them across event loops is safe (hence `@unchecked Sendable`).
-class TLSContextStorage {
-    let credentials: gnutls_certificate_credentials_t
-    let priority: gnutls_priority_t
+    var credentials: gnutls_certificate_credentials_t { gnutlsCredentials.handle }
+    var priority: gnutls_priority_t { priorities.handle }
 
-    init(credentials: gnutls_certificate_credentials_t) throws {
-        var priority: gnutls_priority_t?
-        var errorPosition: UnsafePointer<CChar>?
-        let rv = gnutls_priority_init(&priority, tlsPriorityString, &errorPosition)
-        guard rv >= 0, let priority else {
-            gnutls_certificate_free_credentials(credentials)
-            let at = errorPosition.map { " at \"\(String(cString: $0))\"" } ?? ""
-            throw TLSError.configuration("priority string \"\(tlsPriorityString)\"\(at): \(gnutlsMessage(rv))")
+    init(credentials: GnuTLSCredentials) throws {
+        do {
+            priorities = try GnuTLSPriorities(GnuTLSPriorities.stream)
+        } catch {
+            throw TLSError.configuration("\(error)")
         }
-        self.credentials = credentials
-        self.priority = priority
+        gnutlsCredentials = credentials
     }
+}
 
-    deinit {
-        gnutls_priority_deinit(priority)
-        gnutls_certificate_free_credentials(credentials)
+/// GnuTLS could not even allocate credentials (out of memory): not about any file.
+private func allocateCredentials() throws -> GnuTLSCredentials {
+    do {
+        return try GnuTLSCredentials()
+    } catch {
+        throw TLSError.configuration("\(error)")
     }
 }
 
@@ -46,21 +48,20 @@ public final class TLSServerContext: @unchecked Sendable {
     /// - Throws: `TLSError.badFile` naming the file that is missing, unreadable or invalid,
     ///   or both files when the key does not match the certificate.
     public init(certificateChainFile: String, privateKeyFile: String) throws {
-        var credentials: gnutls_certificate_credentials_t?
-        var which = AH_TLS_FILE_NONE
-        let rv = ah_stream_tls_server_credentials_new(&credentials, certificateChainFile, privateKeyFile, &which)
-        guard rv >= 0, let credentials else {
-            let message = gnutlsMessage(rv)
-            switch which {
-            case AH_TLS_FILE_CERTIFICATE:
-                throw TLSError.badFile(path: certificateChainFile, reason: "certificate chain: \(message)")
-            case AH_TLS_FILE_KEY:
-                throw TLSError.badFile(path: privateKeyFile, reason: "private key: \(message)")
-            case AH_TLS_FILE_PAIR:
+        let credentials = try allocateCredentials()
+        do throws(GnuTLSError) {
+            try credentials.setKeyPair(chainFile: certificateChainFile, keyFile: privateKeyFile)
+        } catch {
+            switch error.input {
+            case .certificateChain:
+                throw TLSError.badFile(path: certificateChainFile, reason: "certificate chain: \(error.reason)")
+            case .privateKey:
+                throw TLSError.badFile(path: privateKeyFile, reason: "private key: \(error.reason)")
+            case .keyPair:
                 throw TLSError.badFile(path: "\(certificateChainFile) and \(privateKeyFile)",
-                                       reason: "certificate and key cannot be used together: \(message)")
-            default:
-                throw TLSError.configuration("server credentials: \(message)")
+                                       reason: "certificate and key cannot be used together: \(error.reason)")
+            case .trustBundle, nil:
+                throw TLSError.configuration("server credentials: \(error)")
             }
         }
         storage = try TLSContextStorage(credentials: credentials)
@@ -79,16 +80,19 @@ public final class TLSClientContext: @unchecked Sendable {
     /// - Throws: `TLSError.badFile` if the file is missing or holds no certificate;
     ///   `TLSError.configuration` if the system trust store cannot be loaded or is empty.
     public init(caFile: String?) throws {
-        var credentials: gnutls_certificate_credentials_t?
-        let rv = ah_stream_tls_client_credentials_new(&credentials, caFile)
-        guard rv > 0, let credentials else {
-            let message = gnutlsMessage(rv)
+        let credentials = try allocateCredentials()
+        do throws(GnuTLSError) {
             if let caFile {
-                throw TLSError.badFile(path: caFile, reason: "CA certificates: \(message)")
+                trustedCertificateCount = try credentials.addTrust(file: caFile)
+            } else {
+                trustedCertificateCount = try credentials.addSystemTrust()
             }
-            throw TLSError.configuration("system trust store: \(message)")
+        } catch {
+            if let caFile {
+                throw TLSError.badFile(path: caFile, reason: "CA certificates: \(error.reason)")
+            }
+            throw TLSError.configuration("system trust store: \(error.reason)")
         }
-        trustedCertificateCount = Int(rv)
         storage = try TLSContextStorage(credentials: credentials)
     }
 }

@@ -21,12 +21,26 @@ public final class RawSocket {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard result == 0 else {
-            close(fd)
+            Self.release(fd)
             throw RawSocketError("connect 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
         }
     }
 
-    deinit { close(fd) }
+    deinit { Self.release(fd) }
+
+    /// close(2); a method named `close` on this class hides the C function.
+    private static func release(_ fd: Int32) {
+        #if canImport(Glibc)
+        _ = Glibc.close(fd)
+        #else
+        _ = Darwin.close(fd)
+        #endif
+    }
+
+    /// Ends the connection both ways now (the descriptor itself is released in deinit).
+    public func close() {
+        _ = shutdown(fd, Int32(SHUT_RDWR))
+    }
 
     public func send(_ text: String) throws {
         let bytes = Array(text.utf8)

@@ -33,23 +33,32 @@ public enum Tunnel {
     ///     Default: close.
     /// - Returns: the tally (bytes each way, errors), completed when both channels are closed.
     public static func join(_ first: Channel, _ second: Channel, early: [ByteBuffer] = [],
-                            abortFirst: @escaping (Channel) -> Void = { $0.close(promise: nil) },
-                            abortSecond: @escaping (Channel) -> Void = { $0.close(promise: nil) })
+                            abortFirst: @escaping @Sendable (Channel) -> Void = { $0.close(promise: nil) },
+                            abortSecond: @escaping @Sendable (Channel) -> Void = { $0.close(promise: nil) })
         -> EventLoopFuture<TunnelTally.Summary> {
         let tally = TunnelTally()
-        let a = TunnelGlueHandler(loop: first.eventLoop, tally: tally, direction: .forward, early: early, abort: abortFirst)
-        let b = TunnelGlueHandler(loop: second.eventLoop, tally: tally, direction: .backward, early: [], abort: abortSecond)
-        a.partner = b
-        b.partner = a
-        // Each side queues what its partner sends until it is in its own pipeline, so the two
-        // additions (possibly on two loops) need no ordering beyond this chain.
-        let added = first.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+        let boxA = NIOLoopBoundBox.makeEmptyBox(valueType: TunnelGlueHandler.self, eventLoop: first.eventLoop)
+        let boxB = NIOLoopBoundBox.makeEmptyBox(valueType: TunnelGlueHandler.self, eventLoop: second.eventLoop)
+        // Both handlers exist (each made on its own loop) before either is added, so each side
+        // queues what its partner sends until it is in its own pipeline and the two additions
+        // (possibly on two loops) need no ordering beyond this chain.
+        let made = first.eventLoop.submit {
+            boxA.value = TunnelGlueHandler(own: boxA, partner: boxB, tally: tally, direction: .forward, early: early, abort: abortFirst)
+        }.and(second.eventLoop.submit {
+            boxB.value = TunnelGlueHandler(own: boxB, partner: boxA, tally: tally, direction: .backward, early: [], abort: abortSecond)
+        })
+        let added = made
+            .flatMap { _ in first.setOption(ChannelOptions.allowRemoteHalfClosure, value: true) }
             .and(second.setOption(ChannelOptions.allowRemoteHalfClosure, value: true))
-            .flatMap { _ in first.pipeline.addHandler(a) }
-            .flatMap { second.pipeline.addHandler(b) }
+            .flatMap { _ in Self.attach(boxA, to: first) }
+            .flatMap { Self.attach(boxB, to: second) }
         let done = added.flatMap { first.closeFuture.and(second.closeFuture) }
             .map { _ in tally.summary }
         return done.flatMapErrorThrowing { error in
+            // A handler that never made it into a pipeline is never removed from one: empty both
+            // boxes so the pair does not keep itself alive (both channels are closing anyway).
+            first.eventLoop.execute { boxA.value = nil }
+            second.eventLoop.execute { boxB.value = nil }
             // A side that was already closed when we tried to attach: end the other one too.
             first.close(promise: nil)
             second.close(promise: nil)
@@ -57,6 +66,14 @@ public enum Tunnel {
             summary.clean = false
             summary.error = summary.error ?? "\(error)"
             return summary
+        }
+    }
+
+    /// Puts the handler from `box` into `channel`'s pipeline, on its loop.
+    private static func attach(_ box: NIOLoopBoundBox<TunnelGlueHandler?>, to channel: Channel) -> EventLoopFuture<Void> {
+        channel.eventLoop.submit {
+            guard let handler = box.value else { throw ChannelError.ioOnClosedChannel }
+            try channel.pipeline.syncOperations.addHandler(handler)
         }
     }
 }

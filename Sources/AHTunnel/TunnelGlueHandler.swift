@@ -10,9 +10,26 @@ import NIOCore
 ///
 /// The two channels may live on different event loops (an accepted TCP connection and a
 /// QUIC stream); every call into the partner therefore goes through `partner.run`, which
-/// executes directly when already on the partner's loop. All state is confined to the
+/// reaches it through a `NIOLoopBoundBox` on the partner's loop (directly when already
+/// there). Only Sendable values (buffers, counts, flags) cross. All state is confined to the
 /// handler's own loop.
 final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    /// The way to the other end: its box on its loop. Both boxes are filled before either
+    /// handler joins its pipeline, so the partner is always there to queue what arrives early;
+    /// a box is emptied when its handler leaves (breaking the cycle), and calls then lapse.
+    struct Partner: Sendable {
+        let box: NIOLoopBoundBox<TunnelGlueHandler?>
+
+        func run(_ body: @escaping @Sendable (TunnelGlueHandler) -> Void) {
+            let loop = box.eventLoop
+            if loop.inEventLoop {
+                if let handler = box.value { body(handler) }
+            } else {
+                loop.execute { if let handler = box.value { body(handler) } }
+            }
+        }
+    }
+
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -24,8 +41,10 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     let loop: EventLoop
     let tally: TunnelTally
     let direction: TunnelTally.Direction
-    private let abort: (Channel) -> Void
-    var partner: TunnelGlueHandler!
+    private let abort: @Sendable (Channel) -> Void
+    private let partner: Partner
+    /// This handler's own box, emptied when it leaves the pipeline.
+    private let own: NIOLoopBoundBox<TunnelGlueHandler?>
     private var context: ChannelHandlerContext?
 
     private var partnerWritable = true
@@ -47,21 +66,24 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var queuedEndOutput = false
     private var queuedPartnerClosed: Bool?
 
-    init(loop: EventLoop, tally: TunnelTally, direction: TunnelTally.Direction, early: [ByteBuffer],
-         abort: @escaping (Channel) -> Void) {
-        self.loop = loop
+    /// Created on `own`'s loop (the channel's), which it then lives in.
+    init(own: NIOLoopBoundBox<TunnelGlueHandler?>, partner: NIOLoopBoundBox<TunnelGlueHandler?>, tally: TunnelTally,
+         direction: TunnelTally.Direction, early: [ByteBuffer], abort: @escaping @Sendable (Channel) -> Void) {
+        self.loop = own.eventLoop
+        self.own = own
+        self.partner = Partner(box: partner)
         self.tally = tally
         self.direction = direction
         self.early = early
         self.abort = abort
-    }
-
-    /// Runs `body` on this handler's loop (directly when already there).
-    func run(_ body: @escaping () -> Void) {
-        if loop.inEventLoop { body() } else { loop.execute(body) }
+        loop.assertInEventLoop()
     }
 
     // MARK: Lifecycle
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        own.value = nil
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -101,8 +123,7 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Orderly when it ended through FIN in either direction and no error was seen (NIO
         // closes without an inputClosed event when the input ends after our output did).
         let clean = !errored && (inputEnded || outputEnded)
-        let partner = self.partner!
-        partner.run { partner.partnerClosed(abruptly: !clean) }
+        partner.run { $0.partnerClosed(abruptly: !clean) }
         tally.sideClosed(cleanly: clean)
     }
 
@@ -122,7 +143,7 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // forwards its leftover bytes without one), so make sure the batch goes anyway.
         if !flushPending {
             flushPending = true
-            context.eventLoop.execute { [self] in
+            context.eventLoop.assumeIsolated().execute { [self] in
                 if flushPending { sendBatch() }
             }
         }
@@ -140,8 +161,7 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
         batchBytes = 0
         tally.add(count, direction)
         inFlight += count
-        let partner = self.partner!
-        partner.run { partner.writeOut(buffers, count: count) }
+        partner.run { $0.writeOut(buffers, count: count) }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -152,8 +172,7 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if case ChannelEvent.inputClosed = event {
             sendBatch()
             inputEnded = true
-            let partner = self.partner!
-            partner.run { partner.endOutput() }
+            partner.run { $0.endOutput() }
             if outputEnded { context.close(promise: nil) }
             return
         }
@@ -170,6 +189,7 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// From the partner: its channel's writability or its progress on our bytes changed.
     fileprivate func partnerProgress(written: Int, writable: Bool) {
+        loop.assertInEventLoop()
         inFlight -= written
         partnerWritable = writable
         if readHeld, partnerWritable, inFlight < Self.inFlightLimit, let context {
@@ -182,14 +202,14 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Bytes from the partner: written and flushed, then progress reported once.
     fileprivate func writeOut(_ buffers: [ByteBuffer], count: Int) {
+        loop.assertInEventLoop()
         guard context != nil || closed else {
             queuedOut.append(contentsOf: buffers)
             return
         }
         guard let context, !closed, !outputEnded else {
             // Nowhere to put it: the tunnel is ending; keep the partner's accounting right.
-            let partner = self.partner!
-            partner.run { partner.partnerProgress(written: count, writable: false) }
+            partner.run { $0.partnerProgress(written: count, writable: false) }
             return
         }
         for buffer in buffers { context.write(wrapOutboundOut(buffer), promise: nil) }
@@ -199,8 +219,7 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func reportProgress(written: Int) {
         let writable = context?.channel.isWritable ?? false
-        let partner = self.partner!
-        partner.run { partner.partnerProgress(written: written, writable: writable) }
+        partner.run { $0.partnerProgress(written: written, writable: writable) }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -210,6 +229,7 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The partner's input ended: finish our output after what is queued.
     fileprivate func endOutput() {
+        loop.assertInEventLoop()
         guard context != nil || closed else { queuedEndOutput = true; return }
         guard let context, !closed, !outputEnded else { return }
         outputEnded = true
@@ -225,6 +245,7 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The partner's channel is gone. After a clean end our output is finished gracefully
     /// (queued bytes still go out) and the channel closed; after an abrupt one we abort too.
     fileprivate func partnerClosed(abruptly: Bool) {
+        loop.assertInEventLoop()
         partnerWritable = true
         inFlight = 0
         guard context != nil || closed else { queuedPartnerClosed = abruptly; return }

@@ -1,13 +1,8 @@
 #include "CNgtcp2.h"
 #include <string.h>
 
-// TLS 1.3 only, no middlebox compatibility mode (QUIC forbids it).
-static const char *kPriority =
-    "NORMAL:-VERS-ALL:+VERS-TLS1.3:%DISABLE_TLS13_COMPAT_MODE";
-
-int ah_tls_priority_new(gnutls_priority_t *out) {
-  return gnutls_priority_init(out, kPriority, NULL);
-}
+// QUIC session set-up: ngtcp2-specific (its crypto helper configures the session), so it
+// stays here; priorities, credentials and X.509 helpers are the shared CGnuTLS layer.
 
 int ah_tls_session_new(gnutls_session_t *out, int is_server,
                        gnutls_priority_t priority,
@@ -50,78 +45,5 @@ int ah_tls_session_new(gnutls_session_t *out, int is_server,
   return 0;
 fail:
   gnutls_deinit(s);
-  return rv;
-}
-
-size_t ah_tls_selected_alpn(gnutls_session_t session, uint8_t *dest, size_t destlen) {
-  gnutls_datum_t proto;
-  if (gnutls_alpn_get_selected_protocol(session, &proto) != 0) return 0;
-  size_t n = proto.size < destlen ? proto.size : destlen;
-  memcpy(dest, proto.data, n);
-  return n;
-}
-
-void ah_gnutls_free(void *p) { gnutls_free(p); }
-
-int ah_sha256(const void *data, size_t len, uint8_t out[32]) {
-  return gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, out);
-}
-
-int ah_x509_spki_sha256(const gnutls_datum_t *der, uint8_t out[32]) {
-  gnutls_x509_crt_t crt;
-  gnutls_pubkey_t pub;
-  gnutls_datum_t spki = {NULL, 0};
-  int rv = gnutls_x509_crt_init(&crt);
-  if (rv < 0) return rv;
-  if ((rv = gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER)) < 0) goto done_crt;
-  if ((rv = gnutls_pubkey_init(&pub)) < 0) goto done_crt;
-  if ((rv = gnutls_pubkey_import_x509(pub, crt, 0)) < 0) goto done_pub;
-  if ((rv = gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &spki)) < 0) goto done_pub;
-  rv = gnutls_hash_fast(GNUTLS_DIG_SHA256, spki.data, spki.size, out);
-  gnutls_free(spki.data);
-done_pub:
-  gnutls_pubkey_deinit(pub);
-done_crt:
-  gnutls_x509_crt_deinit(crt);
-  return rv;
-}
-
-int ah_x509_verify_with_ca(const gnutls_datum_t *chain, unsigned count,
-                           const gnutls_datum_t *ca_der, unsigned *status) {
-  gnutls_x509_trust_list_t list;
-  gnutls_x509_crt_t ca = NULL;
-  gnutls_x509_crt_t certs[16];
-  unsigned imported = 0;
-  int rv;
-  if (count == 0 || count > 16) return GNUTLS_E_INVALID_REQUEST;
-  if ((rv = gnutls_x509_trust_list_init(&list, 0)) < 0) return rv;
-  if ((rv = gnutls_x509_crt_init(&ca)) < 0) goto done;
-  if ((rv = gnutls_x509_crt_import(ca, ca_der, GNUTLS_X509_FMT_DER)) < 0) { gnutls_x509_crt_deinit(ca); goto done; }
-  // The trust list takes ownership of `ca`.
-  if ((rv = gnutls_x509_trust_list_add_cas(list, &ca, 1, 0)) < 0) { gnutls_x509_crt_deinit(ca); goto done; }
-  for (; imported < count; imported++) {
-    if ((rv = gnutls_x509_crt_init(&certs[imported])) < 0) goto done;
-    if ((rv = gnutls_x509_crt_import(certs[imported], &chain[imported], GNUTLS_X509_FMT_DER)) < 0) {
-      imported++;
-      goto done;
-    }
-  }
-  rv = gnutls_x509_trust_list_verify_crt(list, certs, count, 0, status, NULL);
-done:
-  for (unsigned i = 0; i < imported; i++) gnutls_x509_crt_deinit(certs[i]);
-  gnutls_x509_trust_list_deinit(list, 1);
-  return rv;
-}
-
-int ah_x509_expiry_and_serial(const gnutls_datum_t *der, int64_t *not_after,
-                              uint8_t *serial, size_t *serial_len) {
-  gnutls_x509_crt_t crt;
-  int rv = gnutls_x509_crt_init(&crt);
-  if (rv < 0) return rv;
-  if ((rv = gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER)) >= 0) {
-    *not_after = (int64_t)gnutls_x509_crt_get_expiration_time(crt);
-    rv = gnutls_x509_crt_get_serial(crt, serial, serial_len);
-  }
-  gnutls_x509_crt_deinit(crt);
   return rv;
 }

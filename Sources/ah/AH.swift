@@ -1,3 +1,4 @@
+import AHExecutor
 import ArgumentParser
 
 /// The root command. Subcommands are thin: they parse flags, build library configuration,
@@ -7,6 +8,7 @@ struct AH: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ah",
         abstract: "Control plane for multi-OS testing: access points, executors, leaders and SSH tunnels over QUIC.",
+        version: SystemFacts.agentVersion,
         subcommands: [ServeCommand.self, AgentCommand.self, ConnectCommand.self, SSHConfigCommand.self, CACommand.self, TokenCommand.self,
                       UserCommand.self, ExecutorsCommand.self, DebugCommand.self]
     )

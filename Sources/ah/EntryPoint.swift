@@ -32,7 +32,7 @@ enum EntryPoint {
         do {
             var command = try AH.parseAsRoot(Array(typed.prefix(path.tokenCount)) + fill.arguments)
             if let global = GlobalOptions.of(command) {
-                CLILogging.configure(level: global.logLevel.loggerLevel)
+                CLILogging.configure(level: global.logLevel.loggerLevel, format: global.logFormat)
             }
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()

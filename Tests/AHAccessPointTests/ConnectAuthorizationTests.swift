@@ -13,7 +13,7 @@ final class ConnectAuthorizationTests: XCTestCase {
     }
 
     private func start(serveArguments: [String] = []) async throws {
-        try XCTSkipUnless(SSHDaemon.isAvailable, "needs root and openssh-server (installed by .ci/run)")
+        try Requirement.sshd()
         fixture = try TunnelFixture(serveArguments: serveArguments)
         try await fixture.start()
         try await fixture.addExecutor("node1")

@@ -7,7 +7,7 @@ final class ControlPlaneTests: XCTestCase {
     var fixture: TunnelFixture!
 
     override func setUp() async throws {
-        try XCTSkipUnless(SSHDaemon.isAvailable, "needs root and openssh-server (installed by .ci/run)")
+        try Requirement.sshd()
     }
 
     override func tearDown() async throws {
@@ -40,9 +40,12 @@ final class ControlPlaneTests: XCTestCase {
         let agent = fixture.agents["node1"]!
         agent.send(signal: SIGSTOP)
         let late = try await fixture.waitForState("node1", "degraded", timeout: 15)
+        // The transition is logged when it happens, not only computed when someone lists.
+        try await fixture.serve.process.waitForStderr(containing: "executor degraded: heartbeats are late", timeout: 5)
         agent.send(signal: SIGCONT)
         XCTAssertLessThan(late, 15)
         _ = try await fixture.waitForState("node1", "connected", timeout: 10)
+        try await fixture.serve.process.waitForStderr(containing: "executor connected again", timeout: 5)
     }
 
     func testKilledExecutorEndsTheSessionAndGoesOfflineWithinTheIdleTimeout() async throws {
@@ -60,6 +63,11 @@ final class ControlPlaneTests: XCTestCase {
         let offlineAfter = try await fixture.waitForState("node1", "offline", timeout: 15)
         XCTAssertLessThan(Date().timeIntervalSince(killed), 5 + 5, "offline within the idle timeout (+ polling)")
         _ = offlineAfter
+        // LAST SEEN is the last heartbeat (≤ 1 s before the kill), not the idle-timeout moment (5 s after).
+        let item = try await fixture.executor("node1")
+        let lastSeenText = try XCTUnwrap(item?["lastSeen"] as? String)
+        let lastSeen = try XCTUnwrap(ISO8601DateFormatter().date(from: lastSeenText))
+        XCTAssertLessThan(lastSeen.timeIntervalSince(killed), 1.5, "lastSeen \(lastSeenText), killed \(killed)")
         // The access point is healthy: it answers and takes a new executor.
         let ready = try await ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/curl"), ["-sf", "\(fixture.httpURL)/api/v1/readyz"])
         XCTAssertEqual(ready.exit, .exited(0), ready.transcript)
@@ -140,5 +148,24 @@ final class ControlPlaneTests: XCTestCase {
         XCTAssertEqual(serveExit, .exited(0), fixture.serve.process.transcript)
         // The executor heard Goodbye and keeps trying to reconnect.
         try await fixture.agents["node1"]!.waitForStderr(containing: "access point is going away", timeout: 5)
+    }
+
+    func testSecondSIGTERMCutsTheAccessPointsGraceShort() async throws {
+        fixture = try TunnelFixture(serveArguments: ["--shutdown-grace", "120s"])
+        try await fixture.start()
+        try await fixture.addExecutor("node1")
+        let token = try await fixture.userToken()
+        let session = try fixture.startSSH("node1", "echo started >&2; sleep 600", tokenFile: token.file)
+        try await session.waitForStderr(containing: "started", timeout: 30)
+        fixture.serve.process.send(signal: SIGTERM)
+        try await fixture.serve.process.waitForStderr(containing: "draining", timeout: 10)
+        let second = Date()
+        fixture.serve.process.send(signal: SIGTERM)
+        let serveExit = try await fixture.serve.process.waitForExit(timeout: 15)
+        XCTAssertLessThan(Date().timeIntervalSince(second), 5, "the second signal must not wait out the 120 s grace")
+        XCTAssertEqual(serveExit, .exited(0), fixture.serve.process.transcript)
+        try await fixture.serve.process.waitForStderr(containing: "closed tunnels still open at the end of the grace period", timeout: 1)
+        // The cut session ends instead of hanging.
+        _ = try await session.waitForExit(timeout: 30)
     }
 }

@@ -95,7 +95,9 @@ final class ControlStreamRefusalTests: XCTestCase {
         let connection = try await QUICClient.connect(host: "127.0.0.1", port: serve.quicPort, configuration: configuration,
                                                       group: MultiThreadedEventLoopGroup.singleton)
         let frames = FrameChannel(eventLoop: connection.eventLoop)
-        let stream = try await connection.openStream { $0.pipeline.addHandler(frames.collector) }.get()
+        let stream = try await connection.openStream { stream in
+            stream.eventLoop.makeCompletedFuture { try stream.pipeline.syncOperations.addHandler(frames.collector) }
+        }.get()
         frames.stream = stream
         for buffer in first { try await frames.send(buffer) }
         return (connection, frames)

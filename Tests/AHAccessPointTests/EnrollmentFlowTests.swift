@@ -126,8 +126,14 @@ final class EnrollmentFlowTests: XCTestCase {
         // The agent keeps trying; every reconnect is refused during the handshake.
         try await agent.waitForStderr(containing: "victim refused: identity revoked", timeout: 20)
         try await serve.process.waitForStderr(containing: "refused: identity revoked", timeout: 5)
+        // Still listed, as revoked, and a tunnel to it says so (410) instead of "no such executor".
         let items = try await executorsJSON(serve)
-        XCTAssertFalse(items.contains { $0["name"] as? String == "victim" })
+        XCTAssertEqual(items.first { $0["name"] as? String == "victim" }?["state"] as? String, "revoked", "\(items)")
+        let jwt = try await ah(["user", "token", "--data-dir", serve.dataDir, "--sub", "op"]).stdoutString
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let connect = try await ah(["connect", "victim", "--remote-server", "http://127.0.0.1:\(serve.httpPort)", "--token", jwt])
+        XCTAssertEqual(connect.exit, .exited(3), connect.transcript)
+        XCTAssertTrue(connect.stderrString.contains("revoked"), connect.stderrString)
     }
 
     func testRestartsOfServeAndExecutorKeepTheIdentity() async throws {

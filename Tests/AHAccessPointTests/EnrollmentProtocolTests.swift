@@ -57,8 +57,10 @@ final class EnrollmentProtocolTests: XCTestCase {
         let connection = try await enrollmentConnection()
         defer { connection.close() }
         let promise = connection.eventLoop.makePromise(of: EnrollResponse.self)
-        _ = try await connection.openStream {
-            $0.pipeline.addHandler(FrameRequester<EnrollRequest, EnrollResponse>(request: request, promise: promise))
+        _ = try await connection.openStream { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandler(FrameRequester<EnrollRequest, EnrollResponse>(request: request, promise: promise))
+            }
         }.get()
         return try await promise.futureResult.get()
     }
@@ -120,7 +122,9 @@ final class EnrollmentProtocolTests: XCTestCase {
             }
             func errorCaught(context: ChannelHandlerContext, error: Error) {}
         }
-        _ = try await connection.openStream { $0.pipeline.addHandler(Flood(closed)) }.get()
+        _ = try await connection.openStream { stream in
+            stream.eventLoop.makeCompletedFuture { try stream.pipeline.syncOperations.addHandler(Flood(closed)) }
+        }.get()
         try await closed.futureResult.get()  // the server stopped the stream and sent nothing back
     }
 

@@ -14,7 +14,7 @@ final class HTTPSTunnelTests: XCTestCase {
     /// A CA and a server certificate for localhost / 127.0.0.1, made with certtool.
     private func makeCertificates(in directory: TemporaryDirectory) async throws -> (ca: String, cert: String, key: String) {
         let certtool = URL(fileURLWithPath: "/usr/bin/certtool")
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: certtool.path), "needs certtool (gnutls-bin)")
+        try Requirement.check(FileManager.default.isExecutableFile(atPath: certtool.path), "needs certtool (gnutls-bin, installed by .ci/run)")
         func file(_ name: String) -> String { directory.file(name).path }
         func run(_ arguments: [String]) async throws {
             let result = try await ProcessRunner.run(certtool, arguments)
@@ -32,7 +32,7 @@ final class HTTPSTunnelTests: XCTestCase {
     }
 
     func testSSHAndListingOverHTTPS() async throws {
-        try XCTSkipUnless(SSHDaemon.isAvailable, "needs root and openssh-server (installed by .ci/run)")
+        try Requirement.sshd()
         let certificates = try TemporaryDirectory(prefix: "ah-https")
         let (ca, cert, key) = try await makeCertificates(in: certificates)
         fixture = try TunnelFixture(serveArguments: ["--http-tls-cert", cert, "--http-tls-key", key])

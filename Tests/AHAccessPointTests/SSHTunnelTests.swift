@@ -8,7 +8,7 @@ final class SSHTunnelTests: XCTestCase {
     var fixture: TunnelFixture!
 
     override func setUp() async throws {
-        try XCTSkipUnless(SSHDaemon.isAvailable, "needs root and openssh-server (installed by .ci/run)")
+        try Requirement.sshd()
         fixture = try TunnelFixture()
         try await fixture.start()
         try await fixture.addExecutor("node1")
@@ -37,7 +37,7 @@ final class SSHTunnelTests: XCTestCase {
         let source = fixture.directory.file("payload").path
         var generator = SystemRandomNumberGenerator()
         let chunk = (0..<(1 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        FileManager.default.createFile(atPath: source, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: source, contents: nil))
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: source))
         for index in 0..<64 { handle.write(Data(chunk.map { $0 &+ UInt8(index) })) }
         try handle.close()

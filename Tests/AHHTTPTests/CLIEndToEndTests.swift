@@ -1,4 +1,6 @@
-import AHHTTP
+import AHAPI
+import AHAuth
+import AHHTTPServer
 import AHTestSupport
 import Foundation
 import XCTest
@@ -69,7 +71,7 @@ final class CLIEndToEndTests: XCTestCase {
     }
 
     func testExecutorsListPrintsTheAPIDocumentAndATable() async throws {
-        try fixture.enroll("node1", tags: ["os": "linux"])
+        try await fixture.enroll("node1", tags: ["os": "linux"])
         let token = try await fixture.token(.viewer)
 
         let json = try await run(["executors", "list", "--remote-server", fixture.baseURL, "--token", token, "--json"])

@@ -1,4 +1,6 @@
-@testable import AHHTTP
+import AHAPI
+import AHAuth
+@testable import AHHTTPServer
 import AHStore
 import AHTestSupport
 import Foundation
@@ -80,9 +82,9 @@ final class ExecutorsEndpointTests: XCTestCase {
     }
 
     func testEnrolledExecutorAppearsWithTheExactKeys() async throws {
-        try fixture.enroll("node1", tags: ["os": "linux", "arch": "arm64"])
-        try fixture.enroll("node2", at: fixedTime.addingTimeInterval(60))
-        try fixture.store.revoke(name: "node2", reason: "test", now: fixedTime.addingTimeInterval(120))
+        try await fixture.enroll("node1", tags: ["os": "linux", "arch": "arm64"])
+        try await fixture.enroll("node2", at: fixedTime.addingTimeInterval(60))
+        try await fixture.store.revoke(name: "node2", reason: "test", now: fixedTime.addingTimeInterval(120))
         let response = try await fixture.client.get("/api/v1/executors", bearerToken: try await fixture.token(.viewer))
         XCTAssertEqual(response.status.code, 200)
         XCTAssertEqual(response.headers.first(name: "content-type"), "application/json")

@@ -1,4 +1,4 @@
-@testable import AHHTTP
+@testable import AHHTTPServer
 import AHTestSupport
 import Foundation
 import XCTest

@@ -1,4 +1,6 @@
-import AHHTTP
+import AHAPI
+import AHAuth
+import AHHTTPClient
 import Foundation
 import XCTest
 

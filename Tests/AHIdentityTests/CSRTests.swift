@@ -1,3 +1,4 @@
+import AHTestSupport
 import AHIdentity
 import AHSPIFFE
 import Crypto
@@ -73,7 +74,7 @@ final class CSRTests: XCTestCase {
     }
 
     func testGnuTLSReadsTheCSR() throws {
-        try XCTSkipUnless(Certtool.isAvailable, "certtool not installed")
+        try Requirement.check(Certtool.isAvailable, "needs certtool (gnutls-bin, installed by .ci/run)")
         let dir = try makeTempDirectory(self)
         let path = dir.appendingPathComponent("req.pem").path
         try CSR.make(privateKey: P256.Signing.PrivateKey(), commonName: "node-1").write(toFile: path, atomically: true, encoding: .utf8)

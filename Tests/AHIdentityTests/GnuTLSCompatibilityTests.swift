@@ -11,7 +11,7 @@ final class GnuTLSCompatibilityTests: XCTestCase {
     private var files: IdentityFiles!
 
     override func setUpWithError() throws {
-        try XCTSkipUnless(Certtool.isAvailable, "certtool (gnutls-bin) not installed")
+        try Requirement.check(Certtool.isAvailable, "needs certtool (gnutls-bin, installed by .ci/run)")
         dir = try makeTempDirectory(self)
         ca = try CertificateAuthority.create(trustDomain: "example.org")
         files = try DevIdentity.write(

@@ -1,3 +1,4 @@
+import AHTestSupport
 import AHIdentity
 import AHSPIFFE
 import Crypto
@@ -11,7 +12,7 @@ final class GnuTLSInteropTests: XCTestCase {
     private var dir: URL!
 
     override func setUpWithError() throws {
-        try XCTSkipUnless(Certtool.isAvailable, "certtool (gnutls-bin) not installed")
+        try Requirement.check(Certtool.isAvailable, "needs certtool (gnutls-bin, installed by .ci/run)")
         dir = try makeTempDirectory(self)
     }
 

@@ -1,15 +1,15 @@
 import AHSPIFFE
-import AHStore
+@testable import AHStore
 import Foundation
 import XCTest
 
 final class EnrollmentTests: XCTestCase {
     private var fixture: StoreFixture!
-    private var store: SQLiteIdentityStore!
+    private var store: StateTables!
 
     override func setUpWithError() throws {
         fixture = try StoreFixture()
-        store = try fixture.openStore()
+        store = try fixture.openTables()
     }
 
     override func tearDown() {
@@ -204,24 +204,28 @@ final class EnrollmentTests: XCTestCase {
         XCTAssertEqual(try store.history(limit: 0), [])
     }
 
-    func testTheProtocolIsUsableAsAnExistential() async throws {
-        let identity: any IdentityStore = store!
-        try await identity.createJoinToken(id: "tok", hash: fakeHash("s"), expiresAt: at(60), uses: 1, tags: ["k": "v"], now: t0)
-        let result = try await identity.redeemAndEnroll(tokenHash: fakeHash("s"), name: "node1", spiffeID: try agentID("node1"),
-                                                        publicKeySHA256: fakeHash("k1"), requestedTags: [:],
-                                                        certSerial: "01", certNotAfter: at(3600), now: at(1))
+    func testTheProtocolsAreUsableAsExistentials() async throws {
+        let state = try await fixture.openStore()
+        let tokens: any TokenStore = state
+        let executors: any ExecutorStore = state
+        let audit: any AuditStore = state
+        try await tokens.createJoinToken(id: "tok", hash: fakeHash("s"), expiresAt: at(60), uses: 1, tags: ["k": "v"], now: t0)
+        let result = try await executors.redeemAndEnroll(tokenHash: fakeHash("s"), name: "node1", spiffeID: try agentID("node1"),
+                                                         publicKeySHA256: fakeHash("k1"), requestedTags: [:],
+                                                         certSerial: "01", certNotAfter: at(3600), now: at(1))
         XCTAssertEqual(result.executor.tags, ["k": "v"])
-        try await identity.recordRenewal(name: "node1", certSerial: "02", certNotAfter: at(7200), now: at(2))
-        let revoked = try await identity.revoke(name: "node1", reason: "test", now: at(3))
+        try await executors.recordRenewal(name: "node1", certSerial: "02", certNotAfter: at(7200), now: at(2))
+        let revoked = try await executors.revoke(name: "node1", reason: "test", now: at(3))
         XCTAssertTrue(revoked)
-        let isRevoked = try await identity.isRevoked(name: "node1")
+        let isRevoked = try await executors.isRevoked(name: "node1")
         XCTAssertTrue(isRevoked)
-        let kinds = try await identity.history(limit: 10).map(\.kind)
+        let kinds = try await audit.history(limit: 10).map(\.kind)
         XCTAssertEqual(kinds, [.revoked, .renewed, .enrolled, .tokenCreated])
+        await state.close()
     }
 
     func testTwoConnectionsShareTheRegistry() throws {
-        let other = try fixture.openStore()
+        let other = try fixture.openTables()
         try enroll("node1", key: "k1")
         XCTAssertEqual(try other.executor(named: "node1")?.certSerial, "01")
         try other.revoke(name: "node1", reason: "revoked from another process", now: at(5))

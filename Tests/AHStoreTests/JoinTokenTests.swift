@@ -1,14 +1,14 @@
-import AHStore
+@testable import AHStore
 import Foundation
 import XCTest
 
 final class JoinTokenTests: XCTestCase {
     private var fixture: StoreFixture!
-    private var store: SQLiteIdentityStore!
+    private var store: StateTables!
 
     override func setUpWithError() throws {
         fixture = try StoreFixture()
-        store = try fixture.openStore()
+        store = try fixture.openTables()
     }
 
     override func tearDown() {
@@ -39,7 +39,7 @@ final class JoinTokenTests: XCTestCase {
     /// Two threads, each with its own connection (like two processes), race for a 5-use token.
     func testConcurrentRedemptionsGrantExactlyTheAvailableUses() throws {
         try store.createJoinToken(id: "five", hash: fakeHash("race"), expiresAt: at(3600), uses: 5, tags: [:], now: t0)
-        let stores = [try fixture.openStore(), try fixture.openStore()]
+        let stores = [try fixture.openTables(), try fixture.openTables()]
         let outcomes = LockedCounter()
         DispatchQueue.concurrentPerform(iterations: 2) { worker in
             for _ in 0..<20 {

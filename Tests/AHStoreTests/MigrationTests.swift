@@ -1,4 +1,4 @@
-import AHStore
+@testable import AHStore
 import Foundation
 import XCTest
 
@@ -14,7 +14,7 @@ final class MigrationTests: XCTestCase {
     func testNewStateFileIsMigratedToTheLatestVersion() throws {
         let fixture = try StoreFixture()
         let database = try StateDatabase.open(path: fixture.path)
-        XCTAssertEqual(StateSchema.latestVersion, 2)
+        XCTAssertEqual(StateSchema.latestVersion, 3)
         XCTAssertEqual(try database.withConnection { try $0.userVersion() }, StateSchema.latestVersion)
         XCTAssertEqual(try tables(database), ["executor_facts", "executors", "identity_history", "join_tokens", "tunnels"])
     }
@@ -23,9 +23,43 @@ final class MigrationTests: XCTestCase {
         let fixture = try StoreFixture()
         let database = try fixture.openDatabase()
         let first = try Migrator.migrate(database, with: StateSchema.migrations)
-        XCTAssertEqual(first, MigrationReport(fromVersion: 0, toVersion: 2, applied: [1, 2]))
+        XCTAssertEqual(first, MigrationReport(fromVersion: 0, toVersion: 3, applied: [1, 2, 3]))
         let second = try Migrator.migrate(database, with: StateSchema.migrations)
-        XCTAssertEqual(second, MigrationReport(fromVersion: 2, toVersion: 2, applied: []))
+        XCTAssertEqual(second, MigrationReport(fromVersion: 3, toVersion: 3, applied: []))
+    }
+
+    /// A state file of the previous release (schema 2) opens as a `StateStore`: migrated to
+    /// 3 (the retention indexes), its rows intact.
+    func testAVersion2StateFileMigratesWithItsRows() async throws {
+        let fixture = try StoreFixture()
+        do {
+            let database = try fixture.openDatabase()
+            try Migrator.migrate(database, with: Array(StateSchema.migrations.prefix(2)))
+            try database.transaction { connection in
+                try connection.execute(
+                    "INSERT INTO tunnels (subject, executor_name, port, remote, started_at, result) VALUES ('alice', 'n1', 22, 'r', 0, '403')")
+                try connection.execute(
+                    "INSERT INTO identity_history (at, kind, executor_name, detail) VALUES (0, 'refused', 'n1', 'bad token')")
+            }
+            database.close()
+        }
+        let store = try await fixture.openStore()
+        let version = try store.tables.database.withConnection { try $0.userVersion() }
+        XCTAssertEqual(version, 3)
+        let indexes = try store.tables.database.withConnection { connection in
+            try connection.query("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%_by_%' ORDER BY name") {
+                try $0.string(0)
+            }
+        }
+        XCTAssertEqual(indexes, ["identity_history_by_executor", "identity_history_by_time", "tunnels_by_executor", "tunnels_by_start"])
+        let tunnels = try await store.tunnels(executorName: "n1", limit: 10)
+        XCTAssertEqual(tunnels.map(\.subject), ["alice"])
+        let next = store.tunnelStarted(TunnelAttempt(subject: nil, executorName: "n1", port: 22, remote: "r", result: "407", detail: ""),
+                                       now: t0)
+        XCTAssertGreaterThan(next, tunnels[0].id, "new ids continue after the old rows")
+        let history = try await store.history(executorName: "n1", limit: 10)
+        XCTAssertEqual(history.map(\.detail), ["bad token"])
+        await store.close()
     }
 
     func testReopeningKeepsDataAndDoesNotRerunMigrations() throws {
@@ -53,12 +87,12 @@ final class MigrationTests: XCTestCase {
     func testReopeningTheStateFileKeepsEnrolledExecutors() throws {
         let fixture = try StoreFixture()
         do {
-            let store = try fixture.openStore()
+            let store = try fixture.openTables()
             try store.enroll(name: "node1", spiffeID: try agentID("node1"), publicKeySHA256: fakeHash("k1"), tags: [:],
                              certSerial: "01", certNotAfter: at(3600), now: t0)
             store.database.close()
         }
-        let store = try fixture.openStore()
+        let store = try fixture.openTables()
         XCTAssertEqual(try store.executor(named: "node1")?.certSerial, "01")
         XCTAssertEqual(try store.history(limit: 10).count, 1)
     }
@@ -149,22 +183,29 @@ final class MigrationTests: XCTestCase {
 }
 
 /// The registry tables (migration 2): facts replace per executor, tunnel rows are completed.
-final class RegistryStoreTests: XCTestCase {
-    func testFactsAndTunnelAudit() throws {
+final class RegistryTablesTests: XCTestCase {
+    func testFactsAndTunnelAudit() async throws {
         let fixture = try StoreFixture()
-        let store = try SQLiteIdentityStore(path: fixture.path)
+        let store = try await fixture.openStore()
         let now = Date(timeIntervalSince1970: 1_700_000_000)
-        try store.recordFacts(name: "n1", factsJSON: #"{"os":"linux"}"#, now: now)
-        try store.recordFacts(name: "n1", factsJSON: #"{"os":"macos"}"#, now: now.addingTimeInterval(5))
-        XCTAssertEqual(try store.allFacts()["n1"], ExecutorFacts(json: #"{"os":"macos"}"#, reportedAt: now.addingTimeInterval(5)))
-        XCTAssertThrowsError(try store.recordFacts(name: "n1", factsJSON: String(repeating: "x", count: 70_000), now: now))
+        let linux = ExecutorFacts(agentVersion: "1.0", os: "linux", osVersion: "6.1", arch: "x86_64", cpuCount: 4,
+                                  memoryBytes: 1 << 30, sshEnabled: true, sshHostKeys: [], allowedPorts: [], heartbeatIntervalMillis: 5000)
+        var macos = linux
+        macos.os = "macos"
+        store.recordFacts(name: "n1", facts: linux, now: now)
+        store.recordFacts(name: "n1", facts: macos, now: now.addingTimeInterval(5))
+        let facts = try await store.allFacts()
+        XCTAssertEqual(facts["n1"], ReportedFacts(facts: macos, reportedAt: now.addingTimeInterval(5)))
+        var huge = linux
+        huge.osVersion = String(repeating: "x", count: 70_000)
+        XCTAssertThrowsError(try store.tables.recordFacts(name: "n1", facts: huge, now: now))
 
-        let refused = try store.tunnelStarted(TunnelAttempt(subject: nil, executorName: "n1", port: 22, remote: "r",
-                                                            result: "407", detail: "no token"), now: now)
-        let open = try store.tunnelStarted(TunnelAttempt(subject: "alice", executorName: "n1", port: 22, remote: "r",
-                                                         result: "open", detail: ""), now: now)
-        try store.tunnelEnded(id: open, bytesUp: 10, bytesDown: 20, result: "closed", detail: "", now: now.addingTimeInterval(3))
-        let rows = try store.tunnels(executorName: "n1", limit: 10)
+        let refused = store.tunnelStarted(TunnelAttempt(subject: nil, executorName: "n1", port: 22, remote: "r",
+                                                        result: "407", detail: "no token"), now: now)
+        let open = store.tunnelStarted(TunnelAttempt(subject: "alice", executorName: "n1", port: 22, remote: "r",
+                                                     result: "open", detail: ""), now: now)
+        store.tunnelEnded(id: open, bytesUp: 10, bytesDown: 20, result: "closed", detail: "", now: now.addingTimeInterval(3))
+        let rows = try await store.tunnels(executorName: "n1", limit: 10)
         XCTAssertEqual(rows.map(\.id), [open, refused])
         XCTAssertEqual(rows[0].result, "closed")
         XCTAssertEqual(rows[0].bytesUp, 10)
@@ -172,5 +213,6 @@ final class RegistryStoreTests: XCTestCase {
         XCTAssertEqual(rows[0].endedAt, now.addingTimeInterval(3))
         XCTAssertEqual(rows[1].endedAt, now, "a refusal ends when it is decided")
         XCTAssertNil(rows[1].subject)
+        await store.close()
     }
 }

@@ -1,4 +1,4 @@
-import AHStore
+@testable import AHStore
 import CSQLite
 import Foundation
 import XCTest

@@ -1,3 +1,4 @@
+import AHGnuTLS
 import AHSPIFFE
 import CNgtcp2
 import NIOCore
@@ -48,9 +49,7 @@ extension QUICConnection {
 
     func selectedALPN() -> String? {
         guard let tls else { return nil }
-        var alpn = [UInt8](repeating: 0, count: 256)
-        let n = ah_tls_selected_alpn(tls, &alpn, alpn.count)
-        return n > 0 ? String(decoding: alpn[0..<n], as: UTF8.self) : nil
+        return GnuTLSSessionFacts.selectedALPN(tls)
     }
 
     func onHandshakeCompleted() -> Int32 {

@@ -1,4 +1,5 @@
 import AHSPIFFE
+import AHLogFields
 import CNgtcp2
 import Logging
 import NIOCore
@@ -129,7 +130,7 @@ public final class QUICConnection: @unchecked Sendable, CustomStringConvertible 
     }
 
     public var description: String {
-        "QUICConnection(\(role), \(remoteAddress)\(peerIdentity.map { ", \($0)" } ?? ""))"
+        "QUICConnection(\(role), \(remoteAddress.hostPort)\(peerIdentity.map { ", \($0)" } ?? ""))"
     }
 
     // MARK: - Public API

@@ -30,7 +30,7 @@ public enum QUICClient {
         let credentials = try TLSCredentials(configuration.identity)
         let bindHost = remote.protocol == .inet6 ? "::" : "0.0.0.0"
         let channel = try await DatagramBootstrap(group: group)
-            .udpOptions(configuration, reuseAddress: false)
+            .udpOptions(configuration)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = QUICEndpointHandler(configuration: configuration, credentials: credentials,

@@ -29,7 +29,7 @@ public final class QUICServer: Sendable {
         let hooks = QUICEndpointHandler.ServerHooks(onConnection: onConnection, inboundStreamInitializer: inboundStreamInitializer,
                                                     events: continuation)
         let channel = try await DatagramBootstrap(group: group)
-            .udpOptions(configuration, reuseAddress: true)
+            .udpOptions(configuration)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = QUICEndpointHandler(configuration: configuration, credentials: credentials,
@@ -84,17 +84,19 @@ public final class QUICServer: Sendable {
 }
 
 extension DatagramBootstrap {
-    /// `reuseAddress` only for servers (fast restart on the same port). Client sockets must
-    /// not set it: Linux may then hand a new ephemeral socket a port another live socket of
-    /// this process holds, and one connection's packets land on the other's socket.
-    func udpOptions(_ configuration: QUICConfiguration, reuseAddress: Bool) -> DatagramBootstrap {
+    /// SO_REUSEADDR is never set. UDP has no TIME_WAIT, so a restarted server does not need it;
+    /// with it, Linux lets a second process bind the same address and port and quietly
+    /// hands it the new peers (a second `ah serve` would take every new executor), and a
+    /// client's ephemeral socket could share a port with another socket of this process.
+    /// Binding an address in use therefore fails with EADDRINUSE, as a TCP listener does.
+    func udpOptions(_ configuration: QUICConfiguration) -> DatagramBootstrap {
         let gro = configuration.useSegmentationOffload && System.supportsUDPReceiveOffload
         // recvmmsg: several datagrams per syscall. Each slot must hold the largest datagram
         // we can be handed: a GRO batch, or one loopback-sized packet (DatagramSizing) —
         // up to 64 KiB either way.
         let messages = gro ? 8 : 16
         let slot = 65_536
-        var bootstrap = self.channelOption(.socketOption(.so_reuseaddr), value: reuseAddress ? 1 : 0)
+        var bootstrap = self.channelOption(.socketOption(.so_reuseaddr), value: 0)
             .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(configuration.socketReceiveBufferSize))
             .channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(configuration.socketSendBufferSize))
             .channelOption(.datagramVectorReadMessageCount, value: messages)

@@ -1,4 +1,5 @@
 import AHSPIFFE
+import AHLogFields
 import NIOCore
 
 /// What happened to a server's connections, for logs, metrics and tests that await events
@@ -13,8 +14,8 @@ public enum QUICServerEvent: Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .connected(let peer, let remote): return "connected \(peer) from \(remote)"
-        case .refused(let reason, let remote): return "refused \(remote): \(reason)"
+        case .connected(let peer, let remote): return "connected \(peer) from \(remote.hostPort)"
+        case .refused(let reason, let remote): return "refused \(remote.hostPort): \(reason)"
         case .closed(let peer, let reason): return "closed \(peer.map { "\($0)" } ?? "?"): \(reason)"
         }
     }

@@ -1,5 +1,6 @@
+import AHGnuTLS
 import AHSPIFFE
-import CNgtcp2
+import CGnuTLS
 import Foundation
 
 /// Verifies the peer during the TLS handshake: the chain must be valid against our trust
@@ -31,10 +32,10 @@ enum PeerCertificateCheck {
             var status: UInt32 = 0
             let rc = gnutls_certificate_verify_peers2(session, &status)
             if rc < 0 {
-                return .failure(PeerRejection("certificate verification error: \(gnutlsErrorString(rc))"))
+                return .failure(PeerRejection("certificate verification error: \(GnuTLSError.reason(rc))"))
             }
             if status != 0 {
-                return .failure(PeerRejection("certificate\(who) not trusted: \(statusText(status))"))
+                return .failure(PeerRejection("certificate\(who) not trusted: \(GnuTLSSessionFacts.verificationStatusText(status))"))
             }
         case .pinnedCA(let pin, let expectedPath):
             switch verifyAgainstPin(certs: certs, count: Int(count), pin: pin, who: who) {
@@ -100,8 +101,8 @@ enum PeerCertificateCheck {
         var status: UInt32 = 0
         let chainLength = max(1, anchor)  // leaf .. up to (not including) the anchor
         let rc = ah_x509_verify_with_ca(certs, UInt32(chainLength), certs + anchor, &status)
-        if rc < 0 { return .failure(PeerRejection("certificate verification error: \(gnutlsErrorString(rc))")) }
-        if status != 0 { return .failure(PeerRejection("certificate\(who) not trusted by the pinned CA: \(statusText(status))")) }
+        if rc < 0 { return .failure(PeerRejection("certificate verification error: \(GnuTLSError.reason(rc))")) }
+        if status != 0 { return .failure(PeerRejection("certificate\(who) not trusted by the pinned CA: \(GnuTLSSessionFacts.verificationStatusText(status))")) }
         return .success(anchor)
     }
 
@@ -147,22 +148,16 @@ enum PeerCertificateCheck {
         let rc = gnutls_x509_crt_get_basic_constraints(crt, &critical, &ca, &pathLen)
         return rc >= 0 && ca != 0
     }
-
-    private static func statusText(_ status: UInt32) -> String {
-        var out = gnutls_datum_t()
-        guard gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) == 0,
-              let data = out.data else { return "status 0x\(String(status, radix: 16))" }
-        defer { ah_gnutls_free(data) }
-        return String(decoding: UnsafeBufferPointer(start: data, count: Int(out.size)), as: UTF8.self)
-    }
 }
 
 extension TLSCredentials {
     /// The SPIFFE ID in our own leaf certificate (first certificate of the first chain).
     public func localSPIFFEID() -> SPIFFEID? {
-        var datum = gnutls_datum_t()
-        guard gnutls_certificate_get_crt_raw(handle, 0, 0, &datum) == 0 else { return nil }
-        let sans = withUnsafePointer(to: &datum) { PeerCertificateCheck.uriSANs(ofDER: $0) }
+        guard var der = credentials.leafCertificateDER() else { return nil }
+        let sans = der.withUnsafeMutableBufferPointer { bytes in
+            var datum = gnutls_datum_t(data: bytes.baseAddress, size: UInt32(bytes.count))
+            return PeerCertificateCheck.uriSANs(ofDER: &datum)
+        }
         guard sans.count == 1 else { return nil }
         return try? SPIFFEID(parsing: sans[0])
     }

@@ -1,4 +1,5 @@
-import CNgtcp2
+import AHGnuTLS
+import CGnuTLS
 import Foundation
 
 /// Where PEM material comes from: files on disk or bytes already in memory.
@@ -39,79 +40,42 @@ public struct TLSIdentity: Sendable, Hashable {
     }
 }
 
-/// A loaded `gnutls_certificate_credentials_t`. Immutable after creation and shared by
-/// every connection of an endpoint (GnuTLS allows concurrent use of credentials).
+/// An endpoint's TLS material, loaded once and shared by every connection of the endpoint:
+/// the certificate credentials and the parsed TLS 1.3-only priority cache. Each C object is
+/// owned by its AHGnuTLS type (`GnuTLSCredentials`, `GnuTLSPriorities`), which frees it in
+/// `deinit`; sessions hold this object through their connection, and GnuTLS keeps its own
+/// reference to the priority cache for every session that uses it.
 public final class TLSCredentials: @unchecked Sendable {
-    let handle: gnutls_certificate_credentials_t
+    let credentials: GnuTLSCredentials
     /// The parsed TLS priority string, shared by every session of the endpoint.
-    let priority: gnutls_priority_t
+    let priorities: GnuTLSPriorities
     /// How many CA certificates the trust bundle held; an empty bundle is a configuration error.
     public let trustedCACount: Int
 
+    var handle: gnutls_certificate_credentials_t { credentials.handle }
+    var priority: gnutls_priority_t { priorities.handle }
+
+    /// - Throws: `QUICError.credentials` with a sentence naming the bad input and GnuTLS's
+    ///   error name and text.
     public init(_ identity: TLSIdentity) throws {
-        var cred: gnutls_certificate_credentials_t?
-        try gnutlsCheck(gnutls_certificate_allocate_credentials(&cred), "allocating credentials")
-        guard let cred else { throw QUICError.credentials("GnuTLS returned no credentials") }
-        var priority: gnutls_priority_t?
-        let priorityRC = ah_tls_priority_new(&priority)
-        guard priorityRC == 0, let priority else {
-            gnutls_certificate_free_credentials(cred)
-            throw QUICError.credentials("TLS priorities: \(gnutlsErrorString(priorityRC))")
-        }
-        self.handle = cred
-        self.priority = priority
         do {
+            let credentials = try GnuTLSCredentials()
             if let chainSource = identity.certificateChain, let keySource = identity.privateKey {
-                let chain = try chainSource.load()
-                let key = try keySource.load()
-                try Self.withDatum(chain) { chainDatum in
-                    try Self.withDatum(key) { keyDatum in
-                        try gnutlsCheck(
-                            gnutls_certificate_set_x509_key_mem2(cred, chainDatum, keyDatum, GNUTLS_X509_FMT_PEM, nil, 0),
-                            "loading certificate and private key")
-                    }
-                }
+                try credentials.setKeyPair(chainPEM: try chainSource.load(), keyPEM: try keySource.load())
             } else if identity.certificateChain != nil || identity.privateKey != nil {
                 throw QUICError.credentials("a certificate needs its private key and vice versa")
             }
-            if let trustSource = identity.trustBundle {
-                let trust = try trustSource.load()
-                let count = try Self.withDatum(trust) { datum in
-                    gnutls_certificate_set_x509_trust_mem(cred, datum, GNUTLS_X509_FMT_PEM)
-                }
-                guard count > 0 else {
-                    throw QUICError.credentials(count < 0 ? "loading trust bundle: \(gnutlsErrorString(count))" : "trust bundle holds no CA certificate")
-                }
-                self.trustedCACount = Int(count)
-            } else {
-                self.trustedCACount = 0
-            }
-        } catch {
-            gnutls_certificate_free_credentials(cred)
-            gnutls_priority_deinit(priority)
-            throw error
-        }
-    }
-
-    deinit {
-        gnutls_certificate_free_credentials(handle)
-        // Sessions still alive hold their own reference to the priority cache.
-        gnutls_priority_deinit(priority)
-    }
-
-    private static func withDatum<R>(_ bytes: [UInt8], _ body: (UnsafePointer<gnutls_datum_t>) throws -> R) throws -> R {
-        var copy = bytes
-        return try copy.withUnsafeMutableBufferPointer { buffer in
-            var datum = gnutls_datum_t(data: buffer.baseAddress, size: UInt32(buffer.count))
-            return try body(&datum)
+            trustedCACount = try identity.trustBundle.map { try credentials.addTrust(pem: try $0.load()) } ?? 0
+            priorities = try GnuTLSPriorities(GnuTLSPriorities.quic)
+            self.credentials = credentials
+        } catch let error as GnuTLSError {
+            throw QUICError.credentials("\(error)")
         }
     }
 }
 
+/// GnuTLS's text and name for `code` (the shared `GnuTLSError.reason`), for the QUIC
+/// connection's session set-up message.
 func gnutlsErrorString(_ code: Int32) -> String {
-    String(cString: gnutls_strerror(code))
-}
-
-func gnutlsCheck(_ code: Int32, _ what: String) throws {
-    if code < 0 { throw QUICError.credentials("\(what): \(gnutlsErrorString(code))") }
+    GnuTLSError.reason(code)
 }

@@ -1,5 +1,5 @@
 /// Opens the access point's state file and brings its schema up to date; every store
-/// (identity now, tunnel audit and sessions later) shares the returned database.
+/// (see `StateStore`) shares the returned database.
 public enum StateDatabase {
     public static func open(path: String, options: SQLiteOptions = SQLiteOptions()) throws -> SQLiteDatabase {
         let database = try SQLiteDatabase(path: path, options: options)

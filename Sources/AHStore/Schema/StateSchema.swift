@@ -7,6 +7,7 @@ public enum StateSchema {
     public static let migrations: [Migration] = [
         Migration(version: 1, summary: "join tokens, executors, identity history", sql: identityV1),
         Migration(version: 2, summary: "executor facts from Hello, tunnel audit", sql: registryV2),
+        Migration(version: 3, summary: "time indexes for audit retention", sql: retentionV3),
     ]
 
     /// The schema version this build writes.
@@ -74,5 +75,13 @@ public enum StateSchema {
             detail          TEXT NOT NULL DEFAULT ''
         );
         CREATE INDEX tunnels_by_executor ON tunnels (executor_name, id);
+        """
+
+    /// Audit retention deletes the oldest rows in small batches; without these indexes each
+    /// batch would scan the whole table to find them. (Facts rows changed shape in the same
+    /// release without a migration: old rows keep their shape and decode as such.)
+    static let retentionV3 = """
+        CREATE INDEX tunnels_by_start ON tunnels (started_at);
+        CREATE INDEX identity_history_by_time ON identity_history (at);
         """
 }

@@ -1,17 +1,16 @@
 #ifndef AH_CNGTCP2_H
 #define AH_CNGTCP2_H
 
-// Everything Swift needs from ngtcp2 0.12, its GnuTLS crypto helper and GnuTLS.
+// Everything Swift needs from ngtcp2 0.12 and its GnuTLS crypto helper.
 // ngtcp2's public entry points that carry struct versions are C macros; Swift cannot
 // import function-like macros, so each one used by AHQUIC gets a plain function here.
+// GnuTLS itself comes from the shared CGnuTLS shim (included first, so its headers belong
+// to that one module and the crypto helper's own include of them is a no-op).
 
+#include <CGnuTLS.h>
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
-#include <gnutls/crypto.h>
-#include <gnutls/abstract.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -64,18 +63,13 @@ void ah_ngtcp2_callbacks_crypto_defaults(ngtcp2_callbacks *cb, int is_server);
 void ah_ngtcp2_addr_set(ngtcp2_addr *addr, struct sockaddr_storage *storage,
                         const struct sockaddr *sa, socklen_t len);
 
-#endif
-
-/// Creates and configures a GnuTLS session for QUIC: TLS 1.3 only, the given ALPNs
-/// (one must match), our credentials, client certificate required on servers unless
-/// `client_cert_optional` (then requested; the caller enforces per ALPN), the
-/// verify callback, and ngtcp2's crypto helper hooks. `conn_ref` becomes the session
-/// pointer (ngtcp2's helper expects a `ngtcp2_crypto_conn_ref *` there).
+/// Creates and configures a GnuTLS session for QUIC: the given priority cache (TLS 1.3
+/// only; referenced, GnuTLS counts the reference), the given ALPNs (one must match), our
+/// credentials, client certificate required on servers unless `client_cert_optional` (then
+/// requested; the caller enforces per ALPN), the verify callback, and ngtcp2's crypto
+/// helper hooks. `conn_ref` becomes the session pointer (ngtcp2's helper expects a
+/// `ngtcp2_crypto_conn_ref *` there).
 /// Returns 0 or a negative GnuTLS error; on error nothing is left allocated.
-/// The TLS 1.3-only priority cache every QUIC session uses (share it; free with
-/// gnutls_priority_deinit).
-int ah_tls_priority_new(gnutls_priority_t *out);
-
 int ah_tls_session_new(gnutls_session_t *out, int is_server,
                        gnutls_priority_t priority,
                        gnutls_certificate_credentials_t cred,
@@ -85,23 +79,4 @@ int ah_tls_session_new(gnutls_session_t *out, int is_server,
                        ngtcp2_crypto_conn_ref *conn_ref,
                        gnutls_certificate_verify_function *verify);
 
-/// The ALPN the handshake selected, or 0 length.
-size_t ah_tls_selected_alpn(gnutls_session_t session, uint8_t *dest, size_t destlen);
-
-/// `gnutls_free` is a macro around a function pointer variable.
-void ah_gnutls_free(void *p);
-
-/// SHA-256 over the DER SubjectPublicKeyInfo of a DER certificate. Returns 0 on success.
-int ah_x509_spki_sha256(const gnutls_datum_t *der, uint8_t out[32]);
-
-/// SHA-256 of arbitrary bytes (certificate pins).
-int ah_sha256(const void *data, size_t len, uint8_t out[32]);
-
-/// Verifies `chain` (leaf first, `count` DER certificates) against the single CA `ca_der`.
-/// Sets *status to GnuTLS verification flags (0 = trusted). Returns 0 or a GnuTLS error.
-int ah_x509_verify_with_ca(const gnutls_datum_t *chain, unsigned count,
-                           const gnutls_datum_t *ca_der, unsigned *status);
-
-/// Expiry and serial number (big-endian bytes, up to 20) of a DER certificate.
-int ah_x509_expiry_and_serial(const gnutls_datum_t *der, int64_t *not_after,
-                              uint8_t *serial, size_t *serial_len);
+#endif

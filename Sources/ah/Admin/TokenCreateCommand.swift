@@ -42,12 +42,13 @@ struct TokenCreateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (_, store) = try ExistingDataDirectory.openStore(dataDir)
+        let (_, store) = try await ExistingDataDirectory.openStore(dataDir)
         let minted = JoinTokens.mint()
         let now = Date()
         let expiresAt = now.addingTimeInterval(TimeInterval(ttl.seconds))
-        try store.createJoinToken(id: minted.id, hash: minted.hash, expiresAt: expiresAt, uses: uses,
+        try await store.createJoinToken(id: minted.id, hash: minted.hash, expiresAt: expiresAt, uses: uses,
                                         tags: try parseTags(tags), now: now)
+        await store.close()
         if json {
             printJSON(["token": minted.token, "id": minted.id, "expiresAt": ISO8601DateFormatter().string(from: expiresAt), "uses": uses])
         } else {

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NIOPosix
+import ServiceLifecycle
 
 struct AgentEnrollCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,7 +17,9 @@ struct AgentEnrollCommand: AsyncParsableCommand {
             It says Hello (OS, arch, sshd host keys), sends a heartbeat every \
             --heartbeat-interval, and opens the access point's tunnels: CONNECT NAME:22 to \
             --ssh-dst, other ports only if listed with --allow-tcp. SIGTERM: Goodbye, no new \
-            tunnels, open ones get --shutdown-grace, then exit 0.
+            tunnels, open ones get --shutdown-grace, then exit 0; a second SIGTERM (or SIGINT) \
+            ends the grace at once. Exit 3 when the access point refuses this identity for good \
+            (revoked): retrying cannot help, a new --token can.
             """
     )
 
@@ -31,8 +34,11 @@ struct AgentEnrollCommand: AsyncParsableCommand {
     @Option(help: "This executor's name (one SPIFFE path segment).")
     var name: String
 
-    @Option(help: ArgumentHelp("Join token from `ah token create` (first enrollment).", valueName: "token"))
+    @Option(help: ArgumentHelp("Join token from `ah token create` (first enrollment; visible in ps: prefer --token-file).", valueName: "token"))
     var token: String?
+
+    @Option(name: .customLong("token-file"), help: ArgumentHelp("File holding the join token (first enrollment); keeps it off the command line.", valueName: "path"))
+    var tokenFile: String?
 
     @Option(name: .customLong("ca-pin"), help: ArgumentHelp("sha256:HEX from `ah ca pin` (first enrollment).", valueName: "pin"))
     var caPin: String?
@@ -60,6 +66,10 @@ struct AgentEnrollCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("shutdown-grace"), help: ArgumentHelp("On SIGTERM: how long open tunnels may still run after Goodbye.", valueName: "duration"))
     var shutdownGrace: HumanDuration = HumanDuration(seconds: 30)
+
+    /// Hidden: tests start sshd after the agent and need the re-read within seconds.
+    @Option(name: .customLong("host-key-rescan-interval"), help: ArgumentHelp("How often the sshd's host keys are read again.", valueName: "duration", visibility: .hidden))
+    var hostKeyRescanInterval: HumanDuration = HumanDuration(seconds: 60)
 
     @Option(name: .customLong("max-retries"), help: "Exit after this many consecutive failed connection attempts (default: retry forever).")
     var maxRetries: Int?
@@ -89,11 +99,12 @@ struct AgentEnrollCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try remote()
-        if (token == nil) != (caPin == nil) {
-            throw ValidationError("--token and --ca-pin go together (first enrollment); give both or neither")
+        if token != nil, tokenFile != nil { throw ValidationError("give one of --token and --token-file, not both") }
+        if (token == nil && tokenFile == nil) != (caPin == nil) {
+            throw ValidationError("--token (or --token-file) and --ca-pin go together (first enrollment); give both or neither")
         }
         if identity == .files {
-            guard token == nil else { throw ValidationError("--token enrolls an identity; --identity files brings one") }
+            guard token == nil, tokenFile == nil else { throw ValidationError("--token enrolls an identity; --identity files brings one") }
             for (flag, path) in [("--cert-file", certFile), ("--key-file", keyFile), ("--ca-file", caFile)] {
                 guard let path else { throw ValidationError("--identity files needs \(flag)") }
                 guard FileManager.default.isReadableFile(atPath: path) else { throw ValidationError("\(flag) '\(path)' is not a readable file") }
@@ -113,18 +124,30 @@ struct AgentEnrollCommand: AsyncParsableCommand {
         }
         guard heartbeatInterval.seconds >= 1 else { throw ValidationError("--heartbeat-interval '\(heartbeatInterval)' must be at least 1s") }
         guard idleTimeout.seconds >= 3 else { throw ValidationError("--idle-timeout '\(idleTimeout)' must be at least 3s") }
+        guard hostKeyRescanInterval.seconds >= 1 else {
+            throw ValidationError("--host-key-rescan-interval '\(hostKeyRescanInterval)' must be at least 1s")
+        }
     }
 
-    /// Runs the agent until SIGTERM/SIGINT (which sends the access point a close).
+    /// Runs the agent as the one service of a ServiceGroup: the first SIGTERM/SIGINT is a
+    /// graceful shutdown (Goodbye, drain, close), a second one cancels (the grace ends at once).
+    /// (ServiceGroup refuses one signal in both roles, hence `ServiceRunner`.)
     private func runUntilSignal(_ agent: ExecutorAgent, logger: Logger) async throws {
-        let run = Task { try await agent.run() }
-        let stop = Task {
-            let signal = await SignalWaiter.waitForTermination()
-            logger.info("signal \(signal): disconnecting")
-            run.cancel()
+        try await ServiceRunner.run([agent], logger: logger)
+    }
+
+    /// --token, or the first line of --token-file (a file that cannot be read is a usage error naming it).
+    func joinToken() throws -> String? {
+        if let token { return token }
+        guard let tokenFile else { return nil }
+        guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
+            throw CLIError.usage("--token-file '\(tokenFile)' cannot be read")
         }
-        defer { stop.cancel() }
-        try await run.value
+        let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !value.isEmpty, !value.contains(where: { $0.isWhitespace }) else {
+            throw CLIError.usage("--token-file '\(tokenFile)' does not hold one join token")
+        }
+        return value
     }
 
     func remote() throws -> HostPort { try HostPort.quicRemote(remoteServer) }
@@ -142,6 +165,7 @@ struct AgentEnrollCommand: AsyncParsableCommand {
                 sshDestination: .init(host: sshDst.host, port: sshDst.port),
                 allowed: allowTCP.map { .init(host: $0.host, port: $0.port) })
             configuration.sshHostKeyFiles = sshHostKeys
+            configuration.hostKeyRescanInterval = .seconds(hostKeyRescanInterval.seconds)
             configuration.heartbeatInterval = .seconds(Int64(heartbeatInterval.seconds))
             configuration.idleTimeout = .seconds(Int64(idleTimeout.seconds))
             // Keep-alives well inside the idle timeout, so only a dead path goes silent.
@@ -159,7 +183,7 @@ struct AgentEnrollCommand: AsyncParsableCommand {
                 try await runUntilSignal(agent, logger: logger)
                 return
             }
-            if let token, let caPin {
+            if let token = try joinToken(), let caPin {
                 _ = try await Enroller.enroll(host: remote.host, port: remote.port, token: token, caPin: caPin, name: name,
                                               tags: try parseTags(tags), state: state, group: group, logger: logger)
             } else if !state.hasIdentity {

@@ -1,4 +1,4 @@
-import AHHTTP
+import AHHTTPClient
 import AHTLS
 import ArgumentParser
 import Foundation

@@ -1,4 +1,5 @@
-import AHHTTP
+import AHAPI
+import AHHTTPClient
 import AHTunnel
 import ArgumentParser
 import Foundation

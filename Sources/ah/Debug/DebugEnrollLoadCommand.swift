@@ -99,7 +99,7 @@ struct DebugEnrollLoadCommand: AsyncParsableCommand {
         let deadline = timeout.seconds
         let watchdog = LoadRun.watchdog(seconds: deadline, command: "enroll-load")
         defer { watchdog.cancel() }
-        let (token, caPin) = try LoadRun.mintToken(dataDir: target.dataDir, uses: count, validFor: TimeInterval(deadline) + 300, tag: "enroll-load")
+        let (token, caPin) = try await LoadRun.mintToken(dataDir: target.dataDir, uses: count, validFor: TimeInterval(deadline) + 300, tag: "enroll-load")
 
         let scratch = try LoadRun.scratchDirectory(prefix: "ah-enroll-load")
         defer { try? FileManager.default.removeItem(atPath: scratch) }

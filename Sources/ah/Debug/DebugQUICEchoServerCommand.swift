@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import Logging
+import ServiceLifecycle
 import NIOPosix
 
 struct DebugQUICEchoServerCommand: AsyncParsableCommand {
@@ -66,7 +67,17 @@ func bindOrExit(_ listen: HostPort, configuration: QUICConfiguration, logger: Lo
 }
 
 func serveUntilSignal(_ server: QUICServer, logger: Logger) async throws {
-    let signal = await SignalWaiter.waitForTermination()
-    logger.info("signal \(signal): closing connections and stopping")
-    await server.close()
+    try await ServiceRunner.run([DebugServerService(server: server, logger: logger)], logger: logger)
+}
+
+/// A debug QUIC server until SIGTERM/SIGINT: then every connection is closed.
+private struct DebugServerService: Service {
+    let server: QUICServer
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.info("closing connections and stopping")
+        await server.close()
+    }
 }

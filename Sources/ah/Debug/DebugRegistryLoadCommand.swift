@@ -105,7 +105,7 @@ struct DebugRegistryLoadCommand: AsyncParsableCommand {
         let deadline = min(connectTimeout.seconds * batches, 3600) + hold.seconds + 300
         let watchdog = LoadRun.watchdog(seconds: deadline, command: "registry-load")
         defer { watchdog.cancel() }
-        let (token, caPin) = try LoadRun.mintToken(dataDir: target.dataDir, uses: count, validFor: TimeInterval(deadline) + 300, tag: "registry-load")
+        let (token, caPin) = try await LoadRun.mintToken(dataDir: target.dataDir, uses: count, validFor: TimeInterval(deadline) + 300, tag: "registry-load")
 
         let scratch = try LoadRun.scratchDirectory(prefix: "ah-registry-load")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
@@ -236,7 +236,7 @@ struct DebugRegistryLoadCommand: AsyncParsableCommand {
         var snapshot: Snapshot { lock.withLock { Snapshot(name: name, connects: connects, disconnects: disconnects, lastProblem: problem) } }
 
         func record(_ event: ExecutorEvent) {
-            let resume: CheckedContinuation<Bool, Never>? = lock.withLock {
+            let resume = lock.withLock { () -> CheckedContinuation<Bool, Never>? in
                 switch event {
                 case .connected:
                     connects += 1
@@ -251,7 +251,7 @@ struct DebugRegistryLoadCommand: AsyncParsableCommand {
                     problem = "connect failed: \(reason)"
                 case .renewalFailed(let reason, _):
                     problem = "renewal failed: \(reason)"
-                case .renewed:
+                case .renewed, .draining, .hostKeysReported:
                     break
                 }
                 return nil

@@ -18,18 +18,19 @@ enum LoadRun {
 
     /// A join token with `uses` uses (as `ah token create` would make it) and the CA pin, from
     /// the access point's data directory.
-    static func mintToken(dataDir: String, uses: Int, validFor: TimeInterval, tag: String) throws -> (token: String, caPin: String) {
+    static func mintToken(dataDir: String, uses: Int, validFor: TimeInterval, tag: String) async throws -> (token: String, caPin: String) {
         let directory: AccessPointDataDirectory
         do {
             directory = try AccessPointDataDirectory.open(path: dataDir, trustDomain: nil, create: false)
         } catch {
             throw CLIError.usage("\(error)")
         }
-        let store = try SQLiteIdentityStore(path: directory.statePath)
+        let store = try await StateStore.open(path: directory.statePath)
         let minted = JoinTokens.mint()
         let now = Date()
-        try store.createJoinToken(id: minted.id, hash: minted.hash, expiresAt: now.addingTimeInterval(validFor),
-                                  uses: uses, tags: ["bench": tag], now: now)
+        try await store.createJoinToken(id: minted.id, hash: minted.hash, expiresAt: now.addingTimeInterval(validFor),
+                                        uses: uses, tags: ["bench": tag], now: now)
+        await store.close()
         return (minted.token, directory.caPin)
     }
 

@@ -1,4 +1,5 @@
-import AHHTTP
+import AHAPI
+import AHHTTPClient
 import ArgumentParser
 import Foundation
 
@@ -10,11 +11,16 @@ struct ExecutorsListCommand: AsyncParsableCommand {
         discussion: "Needs a token with role viewer or higher (see `ah user token`)."
     )
 
+    @OptionGroup var global: GlobalOptions
+
     @Option(name: .customLong("remote-server"), help: ArgumentHelp("The access point's HTTP API, e.g. http://HOST:8443.", valueName: "url"))
     var remoteServer: String
 
-    @Option(help: ArgumentHelp("User JWT from `ah user token`.", valueName: "jwt"))
-    var token: String
+    @Option(name: .customLong("token-file"), help: ArgumentHelp("File holding the user JWT from `ah user token` (keeps it off the command line).", valueName: "path"))
+    var tokenFile: String?
+
+    @Option(help: ArgumentHelp("User JWT from `ah user token` (visible to other users in ps; prefer --token-file or AH_TOKEN_FILE).", valueName: "jwt"))
+    var token: String?
 
     @Option(name: .customLong("ca-file"), help: ArgumentHelp("PEM CA bundle for an https:// access point (default: system trust).", valueName: "pem"))
     var caFile: String?
@@ -24,12 +30,16 @@ struct ExecutorsListCommand: AsyncParsableCommand {
 
     func validate() throws {
         do { _ = try APIServerURL(parsing: remoteServer) } catch { throw ValidationError(error.description) }
-        guard !token.isEmpty, !token.contains(where: { $0.isWhitespace }) else {
+        guard token != nil || tokenFile != nil else {
+            throw ValidationError("give --token-file (or --token, or AH_TOKEN_FILE): listing executors needs a viewer token")
+        }
+        if let token, token.isEmpty || token.contains(where: { $0.isWhitespace }) {
             throw ValidationError("--token must be a JWT without spaces")
         }
     }
 
     func run() async throws {
+        let token = try ClientOptions.token(token, file: tokenFile)
         var client = HTTPAPIClient(server: try APIServerURL(parsing: remoteServer))
         client.tls = try ClientOptions.tls(for: client.server, caFile: caFile)
         let response: HTTPAPIClientResponse

@@ -25,13 +25,14 @@ struct ExecutorsRevokeCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let (_, store) = try ExistingDataDirectory.openStore(dataDir)
+        let (_, store) = try await ExistingDataDirectory.openStore(dataDir)
         let changed: Bool
         do {
-            changed = try store.revoke(name: name, reason: reason, now: Date())
+            changed = try await store.revoke(name: name, reason: reason, now: Date())
         } catch let error as IdentityStoreError {
             throw CLIError.usage("executor '\(name)': \(error)")
         }
+        await store.close()
         if json {
             printJSON(["name": name, "revoked": true, "alreadyRevoked": !changed])
         } else {

@@ -1,11 +1,12 @@
 import AHAccessPoint
-import AHHTTP
+import AHAuth
 import AHTLS
 import ArgumentParser
 import Crypto
 import Foundation
 import Logging
 import NIOPosix
+import ServiceLifecycle
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,6 +53,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("shutdown-grace"), help: ArgumentHelp("On SIGTERM: how long open tunnels may still run.", valueName: "duration"))
     var shutdownGrace: HumanDuration = HumanDuration(seconds: 30)
 
+    @Option(name: .customLong("audit-retention"), help: ArgumentHelp("How long rows of the tunnel audit and the identity history are kept (pruned hourly).", valueName: "duration"))
+    var auditRetention: HumanDuration = HumanDuration(seconds: 30 * 86400)
+
+    @Option(name: .customLong("max-http-connections"), help: ArgumentHelp("Concurrent HTTP connections (REST and tunnels) accepted; more are closed at once.", valueName: "count"))
+    var maxHTTPConnections: Int = 1024
+
     @Option(name: .customLong("oidc-issuer"), help: ArgumentHelp("Also accept user tokens from this OIDC issuer (exact `iss`).", valueName: "url"))
     var oidcIssuer: String?
 
@@ -79,91 +86,52 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard svidTTL.seconds >= 10 else { throw ValidationError("--svid-ttl '\(svidTTL)' must be at least 10s") }
         guard idleTimeout.seconds >= 3 else { throw ValidationError("--idle-timeout '\(idleTimeout)' must be at least 3s") }
+        guard auditRetention.seconds >= 3600 else { throw ValidationError("--audit-retention '\(auditRetention)' must be at least 1h") }
+        guard (1...1_000_000).contains(maxHTTPConnections) else {
+            throw ValidationError("--max-http-connections '\(maxHTTPConnections)' must be 1 to 1000000")
+        }
     }
 
     func run() async throws {
         let logger = CLILogging.logger("ah.serve")
-        let acl = try loadACL(logger: logger)
-        let tls: TLSServerContext?
+        var configuration = AccessPointService.Configuration(server: AccessPointServer.Configuration(dataDirectory: dataDir))
+        configuration.acl = try loadACL(logger: logger)
         if let httpTLSCert, let httpTLSKey {
-            do { tls = try TLSServerContext(certificateChainFile: httpTLSCert, privateKeyFile: httpTLSKey) } catch {
-                throw CLIError.usage("--http-tls-cert/--http-tls-key: \(error)")
+            do { configuration.tls = try TLSServerContext(certificateChainFile: httpTLSCert, privateKeyFile: httpTLSKey) } catch {
+                throw CLIError.usage("--http-tls-cert '\(httpTLSCert)' / --http-tls-key '\(httpTLSKey)': \(error)")
             }
-        } else {
-            tls = nil
         }
-        var configuration = AccessPointServer.Configuration(dataDirectory: dataDir)
-        configuration.trustDomain = trustDomain
-        configuration.quicHost = quicListen.host
-        configuration.quicPort = quicListen.port
-        configuration.svidLifetime = TimeInterval(svidTTL.seconds)
-        configuration.idleTimeout = .seconds(Int64(idleTimeout.seconds))
-        configuration.configHash = configHash(acl: acl)
-        let group = MultiThreadedEventLoopGroup.singleton
-        let server: AccessPointServer
+        configuration.server.trustDomain = trustDomain
+        configuration.server.quicHost = quicListen.host
+        configuration.server.quicPort = quicListen.port
+        configuration.server.svidLifetime = TimeInterval(svidTTL.seconds)
+        configuration.server.idleTimeout = .seconds(Int64(idleTimeout.seconds))
+        configuration.server.configHash = configHash(acl: configuration.acl)
+        configuration.httpHost = httpListen.host
+        configuration.httpPort = httpListen.port
+        configuration.shutdownGrace = TimeInterval(shutdownGrace.seconds)
+        configuration.server.auditRetention = .seconds(auditRetention.seconds)
+        configuration.http.maxConnections = maxHTTPConnections
+        if let oidcIssuer, let oidcJWKSFile {
+            configuration.externalIssuer = ExternalIssuerConfiguration(
+                issuer: oidcIssuer, audience: oidcAudience, jwksFile: oidcJWKSFile,
+                roleClaim: oidcRoleClaim, subjectClaim: oidcSubjectClaim)
+        }
+        let quicHost = quicListen.host
+        let httpHost = httpListen.host
+        let service = AccessPointService(configuration: configuration, logger: logger) { started in
+            // Scripts and tests wait for these lines on stdout.
+            print("quic listening on \(HostPort(host: quicHost, port: started.quicAddress.port ?? 0))")
+            print("http listening on \(HostPort(host: httpHost, port: started.httpAddress.port ?? 0))")
+            print("ca pin \(started.caPin)")
+            fflush(nil)
+        }
+        // First SIGTERM/SIGINT: drain with the grace period; a second one: cut it short.
         do {
-            server = try await AccessPointServer.start(configuration, group: group, logger: logger)
-        } catch let error as DataDirectoryError {
+            try await ServiceRunner.run([service], logger: logger)
+        } catch let error as AccessPointService.StartError {
             throw CLIError.usage(error.description)
-        } catch {
-            throw CLIError.usage("cannot start the access point: \(error)")
         }
-        let draining = ManagedAtomicFlag()
-        let http: HTTPAPIServer
-        let tunnels: ExecutorTunnels
-        do {
-            let authority = try await UserTokenAuthority.loadOrCreate(dataDirectory: dataDir)
-            var external: ExternalTokenIssuer?
-            if let oidcIssuer, let oidcJWKSFile {
-                do {
-                    external = try await ExternalTokenIssuer.load(ExternalIssuerConfiguration(
-                        issuer: oidcIssuer, audience: oidcAudience, jwksFile: oidcJWKSFile,
-                        roleClaim: oidcRoleClaim, subjectClaim: oidcSubjectClaim))
-                } catch {
-                    throw CLIError.usage("--oidc-jwks-file '\(oidcJWKSFile)': \(error)")
-                }
-                logger.info("accepting user tokens from an external issuer", metadata: ["issuer": "\(oidcIssuer)", "audience": "\(oidcAudience)"])
-            }
-            let verifier = TokenVerifierChain(local: authority, external: external)
-            tunnels = ExecutorTunnels(verifier: verifier, acl: acl, registry: server.registry, store: server.store, logger: logger)
-            let routes = HTTPAPIRoutes(authority: authority,
-                                       executors: LiveExecutorDirectory(store: server.store, registry: server.registry),
-                                       tunnels: tunnels, verifier: verifier,
-                                       readiness: { !draining.isSet },
-                                       logger: logger)
-            http = try await HTTPAPIServer.start(host: httpListen.host, port: httpListen.port, group: group,
-                                                 connectionGroup: server.quic.channel.eventLoop,
-                                                 routes: routes, tls: tls, logger: logger)
-        } catch let error as CLIError {
-            await server.close()
-            throw error
-        } catch {
-            await server.close()
-            throw CLIError.usage("cannot serve HTTP on \(httpListen): \(error)")
-        }
-        print("quic listening on \(HostPort(host: quicListen.host, port: server.quicAddress.port ?? quicListen.port))")
-        print("http listening on \(HostPort(host: httpListen.host, port: http.port))")
-        if tls != nil { logger.info("TLS on the HTTP listener", metadata: ["cert": "\(httpTLSCert ?? "")"]) }
-        print("ca pin \(server.dataDirectory.caPin)")
-        fflush(nil)
-        let signal = await SignalWaiter.waitForTermination()
-        let grace = TimeInterval(shutdownGrace.seconds)
-        logger.info("signal \(signal): draining", metadata: ["openTunnels": "\(tunnels.openTunnels)", "graceSeconds": "\(Int(grace))"])
-        draining.set()
-        tunnels.drain()
-        server.sayGoodbye(reason: "access point shutting down", grace: grace)
-        // A second signal cuts the grace period short.
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { _ = await tunnels.closeAll(grace: grace) }
-            group.addTask { _ = await SignalWaiter.waitForTermination() }
-            await group.next()
-            group.cancelAll()
-        }
-        let cutShort = await tunnels.closeAll(grace: 0)
-        if cutShort > 0 { logger.warning("closed tunnels still open at the end of the grace period", metadata: ["count": "\(cutShort)"]) }
-        await http.close()
-        await server.close()
-        logger.info("stopped")
     }
 
     /// `[[serve.acl]]` from the config file, or "not configured" (every operator may tunnel).
@@ -187,12 +155,4 @@ struct ServeCommand: AsyncParsableCommand {
         let text = "\(svidTTL.seconds)|\(idleTimeout.seconds)|\(acl.rules.count)"
         return SHA256.hash(data: Data(text.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
     }
-}
-
-/// A flag set once from any thread (draining), read from the readiness probe.
-final class ManagedAtomicFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.withLock { value } }
-    func set() { lock.withLock { value = true } }
 }

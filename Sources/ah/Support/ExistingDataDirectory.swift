@@ -13,10 +13,10 @@ enum ExistingDataDirectory {
     }
 
     /// The directory and its state file.
-    static func openStore(_ path: String) throws -> (AccessPointDataDirectory, SQLiteIdentityStore) {
+    static func openStore(_ path: String) async throws -> (AccessPointDataDirectory, StateStore) {
         let directory = try open(path)
         do {
-            return (directory, try SQLiteIdentityStore(path: directory.statePath))
+            return (directory, try await StateStore.open(path: directory.statePath))
         } catch {
             throw CLIError.failed("cannot open the state file \(directory.statePath): \(error)")
         }

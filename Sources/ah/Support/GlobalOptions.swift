@@ -30,6 +30,12 @@ struct GlobalOptions: ParsableArguments {
     )
     var logLevel: LogLevel = .info
 
+    @Option(
+        name: .customLong("log-format"),
+        help: ArgumentHelp("text: one readable line per record; json: one JSON object per line, for log shippers.", valueName: "text|json")
+    )
+    var logFormat: LogFormat = .text
+
     /// The GlobalOptions of a parsed command, found by reflection so that commands need no
     /// extra protocol conformance; nil for a command that has not adopted them.
     static func of(_ command: Any) -> GlobalOptions? {
@@ -39,6 +45,8 @@ struct GlobalOptions: ParsableArguments {
         return nil
     }
 }
+
+extension LogFormat: ExpressibleByArgument {}
 
 /// swift-log's levels as an argument (its `Logger.Level` is not ours to conform).
 enum LogLevel: String, CaseIterable, ExpressibleByArgument, Sendable {

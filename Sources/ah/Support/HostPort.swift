@@ -39,8 +39,14 @@ struct HostPort: ExpressibleByArgument, CustomStringConvertible, Sendable {
     /// anything else is bad input naming the value.
     static func quicRemote(_ text: String, flag: String = "--remote-server") throws -> HostPort {
         var rest = text
-        if rest.hasPrefix("quic://") { rest.removeFirst(7) }
-        guard let parsed = try? HostPort.parse(rest), parsed.port > 0 else {
+        if rest.hasPrefix("quic://") {
+            rest.removeFirst(7)
+        } else if let scheme = rest.range(of: "://") {
+            // http(s):// is the access point's HTTP listener, not its QUIC port: a usage
+            // error to name, not an unreachable host called "http".
+            throw ValidationError("\(flag) '\(text)' uses \(rest[..<scheme.lowerBound])://; executors connect over QUIC: quic://HOST:PORT (the access point's --quic-listen)")
+        }
+        guard let parsed = try? HostPort.parse(rest), parsed.port > 0, !parsed.host.contains("/") else {
             throw ValidationError("\(flag) '\(text)' is not quic://HOST:PORT")
         }
         return parsed

@@ -9,18 +9,17 @@ enum CLILogging {
 
     /// Sets the level for every logger made afterwards. EntryPoint calls it after parsing
     /// and before `run()`; swift-log bootstraps once, so later calls have no effect.
-    static func configure(level: Logger.Level) {
-        configuredLevel.set(level)
+    static func configure(level: Logger.Level, format: LogFormat) {
+        configuredLevel.set(level, format: format)
     }
 
     static let bootstrapOnce: Void = {
-        let level = configuredLevel.get()
-            ?? ProcessInfo.processInfo.environment["AH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
-            ?? .info
+        let environment = ProcessInfo.processInfo.environment
+        let configured = configuredLevel.get()
+        let level = configured?.level ?? environment["AH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let format = configured?.format ?? environment["AH_LOG_FORMAT"].flatMap(LogFormat.init(rawValue:)) ?? .text
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            CLILogHandler(label: label, format: format, level: level)
         }
     }()
 
@@ -34,8 +33,8 @@ enum CLILogging {
 /// logger is made.
 private final class LockedLevel: @unchecked Sendable {
     private let lock = NSLock()
-    private var level: Logger.Level?
+    private var value: (level: Logger.Level, format: LogFormat)?
 
-    func set(_ newValue: Logger.Level) { lock.withLock { level = newValue } }
-    func get() -> Logger.Level? { lock.withLock { level } }
+    func set(_ level: Logger.Level, format: LogFormat) { lock.withLock { value = (level, format) } }
+    func get() -> (level: Logger.Level, format: LogFormat)? { lock.withLock { value } }
 }

@@ -1,4 +1,5 @@
-import AHHTTP
+import AHAPI
+import AHAuth
 import ArgumentParser
 import Foundation
 
@@ -17,6 +18,8 @@ struct UserTokenCommand: AsyncParsableCommand {
 
     /// Longest lifetime we sign: user tokens cannot be revoked individually yet.
     static let maxTTL = HumanDuration(seconds: 366 * 86400)
+
+    @OptionGroup var global: GlobalOptions
 
     @Option(name: .customLong("data-dir"), help: ArgumentHelp("The access point's data directory.", valueName: "dir"))
     var dataDir: String

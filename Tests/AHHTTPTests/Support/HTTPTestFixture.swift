@@ -1,4 +1,6 @@
-@testable import AHHTTP
+import AHAuth
+import AHHTTPClient
+@testable import AHHTTPServer
 import AHSPIFFE
 import AHStore
 import AHTestSupport
@@ -8,7 +10,7 @@ import Foundation
 /// with the key in that directory as `ah serve` would have it.
 final class HTTPTestFixture: @unchecked Sendable {
     let directory: TemporaryDirectory
-    let store: SQLiteIdentityStore
+    let store: StateStore
     let authority: UserTokenAuthority
     let server: HTTPAPIServer
 
@@ -16,10 +18,10 @@ final class HTTPTestFixture: @unchecked Sendable {
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
     init(configuration: HTTPServerConfiguration = HTTPServerConfiguration(),
-         directory makeDirectory: ((SQLiteIdentityStore) -> any ExecutorDirectory)? = nil,
+         directory makeDirectory: ((StateStore) -> any ExecutorDirectory)? = nil,
          readiness: @escaping @Sendable () async -> Bool = { true }) async throws {
         directory = try TemporaryDirectory(prefix: "ah-http")
-        store = try SQLiteIdentityStore(path: directory.file("state.sqlite").path)
+        store = try await StateStore.open(path: directory.file("state.sqlite").path)
         authority = try await UserTokenAuthority.loadOrCreate(dataDirectory: directory.path)
         let executors = makeDirectory?(store) ?? StoreExecutorDirectory(store: store)
         let routes = HTTPAPIRoutes(authority: authority, executors: executors, readiness: readiness)
@@ -28,7 +30,7 @@ final class HTTPTestFixture: @unchecked Sendable {
 
     func shutdown() async {
         await server.close()
-        store.database.close()
+        await store.close()
     }
 
     var client: HTTPAPIClient {
@@ -41,8 +43,8 @@ final class HTTPTestFixture: @unchecked Sendable {
 
     /// Enrolls `name` with fixed times (whole seconds) so the JSON is predictable.
     @discardableResult
-    func enroll(_ name: String, tags: [String: String] = [:], at time: Date = fixedTime) throws -> ExecutorRecord {
-        try store.enroll(name: name, spiffeID: try SPIFFEID.agent(trustDomain: "example.org", name: name),
+    func enroll(_ name: String, tags: [String: String] = [:], at time: Date = fixedTime) async throws -> ExecutorRecord {
+        try await store.enroll(name: name, spiffeID: try SPIFFEID.agent(trustDomain: "example.org", name: name),
                          publicKeySHA256: Array(repeating: UInt8(name.count), count: 32), tags: tags,
                          certSerial: "01", certNotAfter: time.addingTimeInterval(3600), now: time).executor
     }

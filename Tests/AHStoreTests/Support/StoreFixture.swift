@@ -1,5 +1,5 @@
 import AHSPIFFE
-import AHStore
+@testable import AHStore
 import AHTestSupport
 import Foundation
 
@@ -14,9 +14,16 @@ final class StoreFixture: Sendable {
         path = directory.file("state.sqlite").path
     }
 
-    /// A new connection to the same file (as a second process would have).
-    func openStore(options: SQLiteOptions = SQLiteOptions()) throws -> SQLiteIdentityStore {
-        try SQLiteIdentityStore(path: path, options: options)
+    /// A new connection to the same file (as a second process would have), through the
+    /// synchronous tables `StateStore` runs on its worker thread.
+    func openTables(options: SQLiteOptions = SQLiteOptions()) throws -> StateTables {
+        try StateTables(path: path, options: options)
+    }
+
+    /// The store as the access point opens it.
+    func openStore(options: SQLiteOptions = SQLiteOptions(),
+                   changeCheckInterval: Duration = StateStore.defaultChangeCheckInterval) async throws -> StateStore {
+        try await StateStore.open(path: path, options: options, changeCheckInterval: changeCheckInterval)
     }
 
     func openDatabase(options: SQLiteOptions = SQLiteOptions()) throws -> SQLiteDatabase {
