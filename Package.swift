@@ -187,11 +187,26 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
+        // The leader service (`ah agent followers ...`): socket, paths to followers, SSH
+        // sessions and helpers, fan-out, reports.
+        .target(
+            name: "AHLeader",
+            dependencies: [
+                "AHAPI", "AHHTTPClient", "AHTunnel", "AHSPIFFE", "AHLogFields", "AHStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swift6
+        ),
         .executableTarget(
             name: "ah",
             dependencies: [
                 "AHQUIC", "AHIdentity", "AHSPIFFE", "AHConfig", "AHAPI", "AHAuth", "AHHTTPClient", "AHAccessPoint", "AHExecutor", "AHStore",
-                "AHTunnel", "AHTLS",
+                "AHTunnel", "AHTLS", "AHLeader",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -211,6 +226,13 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AHSPIFFETests", dependencies: ["AHSPIFFE"]),
+        .testTarget(
+            name: "AHLeaderTests",
+            dependencies: ["AHLeader", "AHTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: swift6
+        ),
         .testTarget(name: "AHStoreTests", dependencies: ["AHStore", "AHTestSupport"]),
         .testTarget(name: "AHConfigTests", dependencies: ["AHConfig", "AHTestSupport"]),
         .testTarget(

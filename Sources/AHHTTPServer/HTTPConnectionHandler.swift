@@ -203,6 +203,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             try pipeline.addHandler(TunnelPrelude(), position: .before(self))
             let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             pipeline.removeHandler(decoder, promise: nil)
+            // The pre-tunnel bound has done its job: once joined, the tunnel's own
+            // backpressure bounds what is held (left in place it would drop every byte past
+            // the first 64 KiB of an upload).
+            pipeline.removeHandler(limiter, promise: nil)
             let encoder = try pipeline.handler(type: HTTPResponseEncoder.self)
             pipeline.removeHandler(encoder, promise: nil)
         } catch {

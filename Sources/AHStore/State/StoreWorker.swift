@@ -2,7 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
 
-/// The one thread on which a `StateStore` touches SQLite.
+/// The one thread on which a `StateStore` (or the leader's event journal) touches SQLite.
 ///
 /// SQLite calls block: on disk I/O, and for up to the busy timeout (seconds) while another
 /// process holds the write lock. Run on the Swift cooperative pool, a few such calls would
@@ -13,13 +13,13 @@ import NIOPosix
 /// One thread also makes it the serial writer: jobs run strictly in submission order (the
 /// pool's queue is FIFO), so queued writes land in the order they were made, and `flush`
 /// (an empty job) returns once everything queued before it has run.
-final class StoreWorker: Sendable {
+public final class StoreWorker: Sendable {
     private let pool: NIOThreadPool
     private let failures: WriteFailureLog
     /// Set by `close`; later jobs are refused instead of racing the shutdown.
     private let closed = NIOLockedValueBox(false)
 
-    init(label: String, logger: Logger) {
+    public init(label: String, logger: Logger) {
         pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         failures = WriteFailureLog(logger: logger, label: label)
@@ -28,7 +28,7 @@ final class StoreWorker: Sendable {
     /// Runs `body` on the worker and returns its result; the caller's task is suspended, not
     /// its thread. A job is dropped (with `CancellationError`) if the task is cancelled
     /// before the job starts; once started it runs to the end.
-    func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         guard !closed.withLockedValue({ $0 }) else { throw StateStoreClosed() }
         do {
             return try await pool.runIfActive(body)
@@ -40,7 +40,7 @@ final class StoreWorker: Sendable {
 
     /// Queues `body` behind every earlier job and returns at once. A failure is logged (see
     /// `WriteFailureLog`) under `what`, which names the write without its values.
-    func enqueue(_ what: String, _ body: @escaping @Sendable () throws -> Void) {
+    public func enqueue(_ what: String, _ body: @escaping @Sendable () throws -> Void) {
         guard !closed.withLockedValue({ $0 }) else {
             failures.dropped(what, reason: "the state store is closed")
             return
@@ -64,7 +64,7 @@ final class StoreWorker: Sendable {
     var failedWrites: Int { failures.currentFailures }
 
     /// Waits until every job queued before this call has run.
-    func flush() async {
+    public func flush() async {
         // An empty job: the queue is FIFO on one thread, so it runs after all earlier ones.
         // Not cancellable on purpose: a shutdown path must not skip it.
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -75,7 +75,7 @@ final class StoreWorker: Sendable {
     /// Refuses new jobs, runs every queued one, then `last` (e.g. closing the database, which
     /// checkpoints the WAL: disk I/O that belongs on this thread too), then stops the thread.
     /// A second call only waits for the queue.
-    func close(finally last: @escaping @Sendable () -> Void) async {
+    public func close(finally last: @escaping @Sendable () -> Void) async {
         let already = closed.withLockedValue { closed -> Bool in
             defer { closed = true }
             return closed

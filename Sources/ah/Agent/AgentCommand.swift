@@ -3,7 +3,7 @@ import ArgumentParser
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent",
-        abstract: "Executor side: enroll and stay connected to an access point.",
-        subcommands: [AgentEnrollCommand.self]
+        abstract: "Executor side (enroll, stay connected) and leader side (drive the followers).",
+        subcommands: [AgentEnrollCommand.self, FollowersCommand.self, RunEverywhereCommand.self]
     )
 }

@@ -29,14 +29,8 @@ enum ClientOptions {
     /// TLS setup for https:// servers (nil for http://): GnuTLS, the server's certificate
     /// verified against --ca-file (or the system trust) and the URL's host name.
     static func tls(for server: APIServerURL, caFile: String?) throws -> (@Sendable (Channel) throws -> Void)? {
-        guard server.useTLS else { return nil }
-        let context: TLSClientContext
-        do { context = try TLSClientContext(caFile: caFile) } catch {
-            throw CLIError.usage("--ca-file '\(caFile ?? "system trust")': \(error)")
-        }
-        let host = server.host
-        return { channel in
-            try channel.pipeline.syncOperations.addHandler(GnuTLSHandler.client(context: context, serverName: host), position: .first)
+        do { return try ClientTLS.setup(for: server, caFile: caFile) } catch {
+            throw CLIError.usage("--\(error.description.replacingOccurrences(of: "ca_file", with: "ca-file"))")
         }
     }
 }
