@@ -187,12 +187,34 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
+        // The fleet config (.agents/config.toml), follower selection, per-OS command adapters and
+        // shard plans: pure code (no network, no processes) that the leader service calls.
+        .target(
+            name: "AHFleet",
+            dependencies: ["AHSPIFFE", .product(name: "TOMLKit", package: "TOMLKit")],
+            swiftSettings: swift6
+        ),
+        // libssh2 1.10 from the system (Debian libssh2-1-dev), with a small shim for the
+        // macros Swift cannot import and the socket callbacks.
+        .target(name: "CLibSSH2", linkerSettings: [.linkedLibrary("ssh2")]),
+        // SSH sessions and exec channels on libssh2, one thread of control per session
+        // (C pointers, hence Swift 5 mode): host key pinning, key/agent auth, MaxSessions queue.
+        .target(
+            name: "AHSSH",
+            dependencies: [
+                "CLibSSH2",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: loopConfined
+        ),
         // The leader service (`ah agent followers ...`): socket, paths to followers, SSH
         // sessions and helpers, fan-out, reports.
         .target(
             name: "AHLeader",
             dependencies: [
-                "AHAPI", "AHHTTPClient", "AHTunnel", "AHSPIFFE", "AHLogFields", "AHStore",
+                "AHAPI", "AHHTTPClient", "AHTunnel", "AHSPIFFE", "AHLogFields", "AHStore", "AHFleet", "AHSSH", "AHFollowerHelper",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -202,11 +224,18 @@ let package = Package(
             ],
             swiftSettings: swift6
         ),
+        // The follower helper protocol (`ah agent follower-helper`): frames, messages, the
+        // server that runs commands in their own process groups, the leader's client.
+        .target(
+            name: "AHFollowerHelper",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: swift6
+        ),
         .executableTarget(
             name: "ah",
             dependencies: [
                 "AHQUIC", "AHIdentity", "AHSPIFFE", "AHConfig", "AHAPI", "AHAuth", "AHHTTPClient", "AHAccessPoint", "AHExecutor", "AHStore",
-                "AHTunnel", "AHTLS", "AHLeader",
+                "AHTunnel", "AHTLS", "AHLeader", "AHFollowerHelper",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -226,6 +255,22 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AHSPIFFETests", dependencies: ["AHSPIFFE"]),
+        .testTarget(
+            name: "AHSSHTests",
+            dependencies: [
+                "AHSSH", "AHTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: loopConfined
+        ),
+        .testTarget(name: "AHFleetTests", dependencies: ["AHFleet", "AHTestSupport"], swiftSettings: swift6),
+        .testTarget(
+            name: "AHFollowerHelperTests",
+            dependencies: ["AHFollowerHelper", "AHTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swift6
+        ),
         .testTarget(
             name: "AHLeaderTests",
             dependencies: ["AHLeader", "AHTestSupport", .product(name: "Crypto", package: "swift-crypto"),

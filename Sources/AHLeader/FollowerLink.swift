@@ -10,6 +10,7 @@ actor FollowerLink {
     let hostKeys: HostKeyDirectory
     let journal: EventJournal
     let logger: Logger
+    let version: String
 
     struct Connection: Sendable {
         let dialed: DialedPath
@@ -25,7 +26,9 @@ actor FollowerLink {
     /// The method that worked last: tried first on a re-route.
     private var lastMethod: PathReport.Method?
 
-    init(member: LeaderMember, fleet: LeaderFleet, hostKeys: HostKeyDirectory, journal: EventJournal, logger: Logger) {
+    init(member: LeaderMember, fleet: LeaderFleet, hostKeys: HostKeyDirectory, journal: EventJournal, version: String,
+         logger: Logger) {
+        self.version = version
         self.member = member
         self.fleet = fleet
         self.hostKeys = hostKeys
@@ -100,7 +103,8 @@ actor FollowerLink {
                 throw LeaderFailure.unreachable("\(member.name): liveness check `uname -a && id -u` exited \(liveness.exit.map(String.init) ?? "without a status"): \(liveness.stderr.prefix(200))")
             }
             let uname = liveness.stdout.split(separator: "\n").first.map(String.init) ?? ""
-            let helper = try await LinkHelper.start(on: session, remoteAH: member.remoteAH, timeout: fleet.sshConnectTimeout, logger: logger)
+            let helper = try await LinkHelper.start(on: session, remoteAH: member.remoteAH, version: version,
+                                                    timeout: fleet.sshConnectTimeout, logger: logger)
             var report = dialed.report
             report.rttMs = rtt.milliseconds
             let path = DialedPath(fd: dialed.fd, report: report, relay: dialed.relay)
@@ -110,7 +114,7 @@ actor FollowerLink {
             journal.append("connect.path.fixed", ["host": .string(member.name), "method": .string(report.method.rawValue),
                                                   "target": .string(report.target), "relay": .optional(report.relay),
                                                   "rttMs": .number(report.rttMs.rounded())])
-            return Connection(dialed: path, session: session, helper: helper, os: member.os ?? Self.os(fromUname: uname),
+            return Connection(dialed: path, session: session, helper: helper, os: member.os ?? Self.os(fromUname: uname) ?? helper.os,
                               connectedAt: .now)
         } catch {
             await session.close()

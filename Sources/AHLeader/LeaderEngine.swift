@@ -15,7 +15,7 @@ public final class LeaderEngine: LeaderRequestHandler, Sendable {
     let journal: EventJournal
     private let monitor = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
-    init(fleet: LeaderFleet, paths: LeaderPaths, sessionID: String, journal: EventJournal, logger: Logger) {
+    init(fleet: LeaderFleet, paths: LeaderPaths, sessionID: String, journal: EventJournal, version: String, logger: Logger) {
         self.fleet = fleet
         self.paths = paths
         self.logger = logger
@@ -25,7 +25,8 @@ public final class LeaderEngine: LeaderRequestHandler, Sendable {
         self.hostKeys = hostKeys
         var links: [String: FollowerLink] = [:]
         for member in fleet.followers {
-            links[member.name] = FollowerLink(member: member, fleet: fleet, hostKeys: hostKeys, journal: journal, logger: logger)
+            links[member.name] = FollowerLink(member: member, fleet: fleet, hostKeys: hostKeys, journal: journal, version: version,
+                                             logger: logger)
         }
         self.links = links
         journal.append("followersCatalog", ["fleet": .string(fleet.name), "followers": .array(fleet.followers.map { member in
@@ -50,7 +51,7 @@ public final class LeaderEngine: LeaderRequestHandler, Sendable {
         do { journal = try EventJournal(path: paths.database.path, session: session, logger: logger) } catch {
             throw LeaderFailure(exitCode: 1, "cannot open the leader's state \(paths.database.path): \(error)")
         }
-        let engine = LeaderEngine(fleet: fleet, paths: paths, sessionID: session, journal: journal, logger: logger)
+        let engine = LeaderEngine(fleet: fleet, paths: paths, sessionID: session, journal: journal, version: version, logger: logger)
         engine.startHealthProbes()
         return engine
     }

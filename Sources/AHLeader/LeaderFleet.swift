@@ -1,3 +1,4 @@
+import AHFleet
 import Foundation
 
 /// The fleet as the leader service uses it: what AHFleet parsed, flattened to the few
@@ -34,6 +35,8 @@ struct LeaderFleet: Sendable {
     var concurrency: Int
     var executionTimeout: Duration
     var sshRetry: Bool
+    /// The parsed config (selection, adapters and sharding work on it).
+    var config: FleetConfig
 
     func member(_ name: String) -> LeaderMember? { followers.first { $0.name == name } }
 }

@@ -35,7 +35,7 @@ struct Runner {
                         let log = logDirectory.appendingPathComponent("\(member.name).log")
                         let outcome: Outcome
                         do {
-                            let plan = try FleetBridge.launch(member: member, argv: request.argv, shell: nil, env: env)
+                            let plan = try FleetBridge.launch(member: member, fleet: engine.fleet, argv: request.argv, shell: nil, env: env)
                             outcome = await runOne(member: member, plan: plan, timeout: timeout, log: log)
                         } catch {
                             outcome = Outcome.notStarted(status: .failed, error: "\(error)")
@@ -65,7 +65,7 @@ struct Runner {
             }
             members.append(member)
         }
-        let assignments = try FleetBridge.shards(commands: request.commands, members: members)
+        let assignments = try FleetBridge.shards(commands: request.commands, members: members, fleet: fleet)
         let byHost = Dictionary(grouping: assignments, by: \.host)
         var results: [Int: RunReport.Command] = [:]
         await withTaskGroup(of: [(Int, RunReport.Command)].self) { group in
@@ -121,7 +121,7 @@ struct Runner {
                     let log = logDirectory.appendingPathComponent("\(member.name).log")
                     let outcome: Outcome
                     do {
-                        let plan = try FleetBridge.launch(member: member, argv: [], shell: assignment.command, env: env)
+                        let plan = try FleetBridge.launch(member: member, fleet: engine.fleet, argv: [], shell: assignment.command, env: env)
                         outcome = await runOne(member: member, plan: plan, timeout: timeout, log: log)
                     } catch {
                         outcome = Outcome.notStarted(status: .failed, error: "\(error)")
@@ -317,7 +317,10 @@ final class OutputCollector: @unchecked Sendable {
             if let exit {
                 outcome.exit = exit.code
                 outcome.signal = exit.signal
-                if exit.timedOut {
+                if let error = exit.error, exit.code == nil, exit.signal == nil {
+                    outcome.status = .failed
+                    outcome.error = "the command could not be started: \(error)"
+                } else if exit.timedOut {
                     outcome.status = .timeout
                     outcome.error = "killed after the timeout (the command and everything it started)"
                 } else {

@@ -17,8 +17,9 @@ public final class SSHDaemon: @unchecked Sendable {
     }
 
     /// Starts sshd in `directory` (created if needed) and waits for "Server listening".
-    /// `hostKeyFrom` reuses the host key of another daemon (for "same key" setups).
-    public static func start(in directory: URL, hostKeyFrom other: SSHDaemon? = nil) async throws -> SSHDaemon {
+    /// `hostKeyFrom` reuses the host key of another daemon (for "same key" setups);
+    /// `maxSessions` is sshd's MaxSessions (channels per connection).
+    public static func start(in directory: URL, hostKeyFrom other: SSHDaemon? = nil, maxSessions: Int = 50) async throws -> SSHDaemon {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         try fm.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
@@ -50,7 +51,7 @@ public final class SSHDaemon: @unchecked Sendable {
             PidFile \(directory.appendingPathComponent("sshd.pid").path)
             Subsystem sftp /usr/lib/openssh/sftp-server
             MaxStartups 100:30:200
-            MaxSessions 50
+            MaxSessions \(maxSessions)
             LogLevel INFO
 
             """

@@ -4,6 +4,6 @@ struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent",
         abstract: "Executor side (enroll, stay connected) and leader side (drive the followers).",
-        subcommands: [AgentEnrollCommand.self, FollowersCommand.self, RunEverywhereCommand.self]
+        subcommands: [AgentEnrollCommand.self, FollowersCommand.self, RunEverywhereCommand.self, FollowerHelperCommand.self]
     )
 }
