@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Quick start on one machine: build ah, run an access point on 127.0.0.1, enroll one
-# executor into it, list it through the REST API, then keep both running until Ctrl-C.
+# executor into it, list it through the REST API; as root (a demo sshd needs it) the
+# executor fronts its own sshd and a leader runs `ah agent followers run` on it through the
+# access point. Then everything keeps running until Ctrl-C.
 # Everything lives in a temporary directory that is removed on exit.
 #
 #   deploy/quickstart.sh            # AH=path/to/ah to skip the build
@@ -39,14 +41,59 @@ PIN=$("$AH" ca pin --data-dir "$WORK/data")
 # Secrets go through files (0600), never on a command line where ps shows them.
 umask 077
 "$AH" token create --data-dir "$WORK/data" --ttl 15m --tag os=linux >"$WORK/join-token"
+# As root: a demo sshd on a free port (its own keys, key login only) for the executor to front.
+SSH_DST=()
+if [ "$(id -u)" -eq 0 ] && [ -x /usr/sbin/sshd ]; then
+    mkdir -p "$WORK/sshd" /run/sshd
+    ssh-keygen -q -t ed25519 -N '' -f "$WORK/sshd/host_key" </dev/null
+    ssh-keygen -q -t ed25519 -N '' -f "$WORK/sshd/client_key" </dev/null
+    cp "$WORK/sshd/client_key.pub" "$WORK/sshd/authorized_keys"
+    SSHD_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    printf '%s\n' "Port $SSHD_PORT" "ListenAddress 127.0.0.1" "HostKey $WORK/sshd/host_key" \
+        "AuthorizedKeysFile $WORK/sshd/authorized_keys" "PasswordAuthentication no" "KbdInteractiveAuthentication no" \
+        "UsePAM no" "StrictModes no" "PermitRootLogin prohibit-password" >"$WORK/sshd/sshd_config"
+    /usr/sbin/sshd -D -e -f "$WORK/sshd/sshd_config" 2>"$WORK/sshd.log" &
+    PIDS+=($!)
+    SSH_DST=(--ssh-dst "127.0.0.1:$SSHD_PORT")
+fi
 "$AH" agent enroll --remote-server "quic://$QUIC" --state-dir "$WORK/executor" --name demo-1 \
-    --token-file "$WORK/join-token" --ca-pin "$PIN" 2>"$WORK/agent.log" &
+    --token-file "$WORK/join-token" --ca-pin "$PIN" "${SSH_DST[@]}" 2>"$WORK/agent.log" &
 PIDS+=($!)
 for _ in $(seq 100); do grep -qs "connected to access point" "$WORK/agent.log" && break; sleep 0.1; done
 
 "$AH" user token --data-dir "$WORK/data" --sub demo --role viewer >"$WORK/user-token"
 echo
 "$AH" executors list --remote-server "http://$HTTP" --token-file "$WORK/user-token"
+
+if [ ${#SSH_DST[@]} -gt 0 ]; then
+    # A leader on this machine with demo-1 as its follower, reached through the access point.
+    "$AH" user token --data-dir "$WORK/data" --sub leader >"$WORK/leader-token"
+    mkdir -p "$WORK/workspace" "$WORK/repo/.agents"
+    cat >"$WORK/repo/.agents/config.toml" <<TOML
+[fleet]
+name = "quickstart"
+remote_server = "http://$HTTP"
+token_file = "$WORK/leader-token"
+remote_ah = "$AH"
+
+[[fleet.members]]
+name = "demo-1"
+role = "follower"
+ssh_user = "root"
+connect = "access-point"
+workspace = "$WORK/workspace"
+identity_file = "$WORK/sshd/client_key"
+tags = { os = "linux" }
+TOML
+    for _ in $(seq 100); do "$AH" executors list --remote-server "http://$HTTP" --token-file "$WORK/user-token" --json 2>/dev/null |
+        grep -q '"publicKey"' && break; sleep 0.1; done
+    echo
+    (cd "$WORK/repo" && XDG_STATE_HOME="$WORK/leader-state" "$AH" agent followers run -- sh -c 'echo "hello from $AH_FOLLOWER: $(uname -sr) in $(pwd)"')
+    (cd "$WORK/repo" && XDG_STATE_HOME="$WORK/leader-state" "$AH" agent followers list)
+    (cd "$WORK/repo" && XDG_STATE_HOME="$WORK/leader-state" "$AH" agent followers stop)
+else
+    echo "(run as root to see a leader run a command on the executor through its sshd)"
+fi
 echo
 echo "logs: $WORK/serve.log $WORK/agent.log — Ctrl-C to stop"
 wait

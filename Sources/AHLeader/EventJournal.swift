@@ -141,7 +141,8 @@ public indirect enum JSONValue: Sendable, Equatable {
         }
     }
 
-    static func quote(_ text: String) -> String {
+    /// `text` as a JSON string literal (control characters escaped, non-ASCII kept).
+    public static func quote(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -65,7 +65,7 @@ final class LeaderFixture {
             \(extraFleet)
 
             [fleet.connectivity]
-            ssh_connect_timeout = "10s"
+            ssh_connect_timeout = "20s"
 
             [fleet.execution]
             timeout = "2m"

@@ -1,3 +1,4 @@
+import AHLeader
 import Foundation
 import Logging
 
@@ -98,25 +99,8 @@ struct CLILogHandler: LogHandler {
         return out + "\""
     }
 
-    static func jsonString(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7f {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// One JSON string literal: the same escaping as the leader's event journal.
+    static func jsonString(_ value: String) -> String { JSONValue.quote(value) }
 
     /// UTC with milliseconds: sortable, and unambiguous across machines.
     private static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
