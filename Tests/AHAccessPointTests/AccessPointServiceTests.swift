@@ -114,6 +114,7 @@ final class AccessPointServiceTests: XCTestCase {
         // First signal: readiness and new tunnels are refused, the open one keeps working.
         await running.group.triggerGracefulShutdown()
         var ready = 200
+        // readyz is the observable here (an HTTP answer, not an event we can subscribe to): poll it.
         for _ in 0..<50 where ready == 200 {
             ready = try readyz(running)
             if ready == 200 { try await Task.sleep(nanoseconds: 20_000_000) }
@@ -138,7 +139,8 @@ final class AccessPointServiceTests: XCTestCase {
         try await enrollAgent(running)
         let tunnel = try openTunnel(running, jwt: try await userToken())
         await running.group.triggerGracefulShutdown()
-        // The service waits for the tunnel, not for the whole grace period.
+        // The service waits for the tunnel, not for the whole grace period. (The drain has no
+        // event to await from outside; a short pause lets it reach its wait before we close.)
         try await Task.sleep(nanoseconds: 300_000_000)
         let closed = Date()
         tunnel.close()

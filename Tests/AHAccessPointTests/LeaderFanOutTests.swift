@@ -93,6 +93,7 @@ final class LeaderFanOutTests: XCTestCase {
         XCTAssertEqual(LeaderFixture.hosts(run.json)["f3"]?["status"] as? String, "timeout")
         // The follower is this machine: nothing of the tree is left.
         var left = ""
+        // Process exit on the follower is only observable by looking: poll pgrep.
         for _ in 0..<50 {
             left = try await ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/pgrep"), ["-f", "sleep 300[12]"]).stdoutString
             if left.isEmpty { break }
@@ -104,6 +105,8 @@ final class LeaderFanOutTests: XCTestCase {
     func testExecutorKilledMidRunIsUnreachableWhileTheOthersFinish() async throws {
         let run = Task { try await self.fleet.runJSON(["--", "sh", "-c", "echo started; sleep 4; echo done"]) }
         // Wait until every follower runs the command, then kill f4's executor (its tunnel dies).
+        // The CLI run is a separate process with no progress we can await; the command
+        // sleeps 4 s, so 2 s in is safely mid-run.
         try await Task.sleep(nanoseconds: 2_000_000_000)
         fleet.tunnels.agents["f4"]!.send(signal: SIGKILL)
         let (result, json) = try await run.value

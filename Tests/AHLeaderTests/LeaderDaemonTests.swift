@@ -40,6 +40,7 @@ final class LeaderDaemonTests: XCTestCase {
         let service = Task { try await daemon.run() }
         let client = LeaderClient(paths: paths, autostart: nil)
         var up = false
+        // The socket accepting connections is the observable (the service has no ready hook): poll it.
         for _ in 0..<100 where !up {
             up = await client.isRunning()
             if !up { try await Task.sleep(for: .milliseconds(20)) }
