@@ -26,6 +26,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // The access point's /metrics: swift-metrics objects on a Prometheus registry.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The one C shim over GnuTLS, shared by QUIC and TLS over TCP: credential loading
@@ -156,11 +159,19 @@ let package = Package(
             name: "AHControl",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
         ),
+        // Leader events on the wire (the `ah-events/1` uplink): messages, bounded framing and
+        // the validation both ends share (docs/protocol.md, "Event streams").
+        .target(
+            name: "AHEvents",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swift6
+        ),
         // The access point: data dir, CA, enrollment service, registry.
         .target(
             name: "AHAccessPoint",
             dependencies: [
                 "AHQUIC", "AHIdentity", "AHStore", "AHSPIFFE", "AHControl", "AHAPI", "AHAuth", "AHHTTPServer", "AHTunnel", "AHTLS", "AHLogFields",
+                "AHEvents",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -169,6 +180,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swift6
         ),
@@ -214,7 +227,8 @@ let package = Package(
         .target(
             name: "AHLeader",
             dependencies: [
-                "AHAPI", "AHHTTPClient", "AHTunnel", "AHSPIFFE", "AHLogFields", "AHStore", "AHFleet", "AHSSH", "AHFollowerHelper",
+                "AHAPI", "AHHTTPClient", "AHTunnel", "AHSPIFFE", "AHLogFields", "AHStore", "AHFleet", "AHSSH", "AHFollowerHelper", "AHSync",
+                "AHEvents", "AHQUIC",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -224,11 +238,20 @@ let package = Package(
             ],
             swiftSettings: swift6
         ),
+        // The sync fence's file side: manifests (SHA-256), ignores, the stat-cache scanner,
+        // the content store, manifest diffs, and the receiver's safe apply. Pure Swift + Crypto.
+        .target(
+            name: "AHSync",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swift6
+        ),
         // The follower helper protocol (`ah agent follower-helper`): frames, messages, the
         // server that runs commands in their own process groups, the leader's client.
         .target(
             name: "AHFollowerHelper",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: ["AHSync", .product(name: "Logging", package: "swift-log"),
+                           // SHA-256 of every file slurp sends.
+                           .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swift6
         ),
         .executableTarget(
@@ -252,6 +275,8 @@ let package = Package(
                 "AHIdentity", "AHSPIFFE",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
         .testTarget(name: "AHSPIFFETests", dependencies: ["AHSPIFFE"]),
@@ -265,9 +290,10 @@ let package = Package(
             swiftSettings: loopConfined
         ),
         .testTarget(name: "AHFleetTests", dependencies: ["AHFleet", "AHTestSupport"], swiftSettings: swift6),
+        .testTarget(name: "AHSyncTests", dependencies: ["AHSync", "AHTestSupport"], swiftSettings: swift6),
         .testTarget(
             name: "AHFollowerHelperTests",
-            dependencies: ["AHFollowerHelper", "AHTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            dependencies: ["AHFollowerHelper", "AHSync", "AHTestSupport", .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: swift6
         ),
@@ -299,6 +325,7 @@ let package = Package(
             name: "AHAccessPointTests",
             dependencies: [
                 "AHAccessPoint", "AHExecutor", "AHQUIC", "AHIdentity", "AHStore", "AHTestSupport", "ah",
+                "AHEvents", "AHLeader",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "X509", package: "swift-certificates"),

@@ -1,4 +1,5 @@
 import AHControl
+import AHEvents
 import AHIdentity
 import AHLogFields
 import AHQUIC
@@ -31,6 +32,8 @@ public final class AccessPointServer: Sendable {
         public var helloDeadline: TimeAmount = .seconds(10)
         /// Sent in Ack; executors log when it changes.
         public var configHash: String = ""
+        /// Where this access point's counters and gauges go (`GET /metrics`); one per access point.
+        public var metrics = AccessPointMetrics()
 
         public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
     }
@@ -40,6 +43,8 @@ public final class AccessPointServer: Sendable {
     public let registry: ExecutorRegistry
     public let store: StateStore
     public let known: KnownExecutors
+    /// Live session events for SSE consumers, fed by the leaders' uplinks.
+    public let sessions: SessionsHub
     let logger: Logger
     private let watcher: Task<Void, Never>
 
@@ -63,7 +68,8 @@ public final class AccessPointServer: Sendable {
                                   caFile: directory.caCertificatePath),
             peerPolicy: .prefix(trustDomain: directory.trustDomain, pathPrefix: "/ah/agent"))
         quicConfiguration.alpn = controlALPN
-        quicConfiguration.additionalALPNs = [enrollmentALPN]
+        // `ah-events/1`: a leader's event uplink, same mutual TLS as `ah/1` (SessionsIngest).
+        quicConfiguration.additionalALPNs = [enrollmentALPN, eventsALPN]
         quicConfiguration.clientCertificateOptionalALPNs = [enrollmentALPN]
         quicConfiguration.idleTimeout = configuration.idleTimeout
         quicConfiguration.statelessResetSecret = try directory.statelessResetSecret()
@@ -75,6 +81,8 @@ public final class AccessPointServer: Sendable {
         }
 
         let deadline = configuration.enrollmentDeadline
+        let sessions = SessionsHub()
+        let ingest = SessionsIngest(store: store, hub: sessions, known: known, metrics: configuration.metrics, logger: logger)
         let control = ControlContext(registry: registry, store: store, configHash: configuration.configHash,
                                      helloDeadline: configuration.helloDeadline, logger: logger)
         let quic = try await QUICServer.bind(
@@ -85,33 +93,37 @@ public final class AccessPointServer: Sendable {
                                            helloDeadline: configuration.helloDeadline, logger: logger)
             },
             inboundStreamInitializer: { stream in
-                Self.initialize(stream, enrollment: enrollment, control: control, logger: logger)
+                if stream.connection.negotiatedALPN == eventsALPN { return Self.initializeUplink(stream, ingest: ingest) }
+                return Self.initialize(stream, enrollment: enrollment, control: control, metrics: configuration.metrics, logger: logger)
             })
         let degradation = DegradationWatch(registry: registry, logger: logger)
         let watcher = Task {
             async let trimming: Void = MemoryTrimmer.run()
             async let watching: Void = degradation.run()
+            async let counting: Void = Self.countConnections(quic.events, into: configuration.metrics)
             async let pruning: Void = AuditPruner.run(store: store, retention: AuditRetention(maxAge: configuration.auditRetention),
                                                       logger: logger)
             await Self.watchRevocations(store: store, known: known, registry: registry, logger: logger)
             await pruning
             await trimming
             await watching
+            await counting
         }
         logger.info("access point listening", metadata: [
             "quic": "\(quic.localAddress.hostPort)", "trustDomain": "\(directory.trustDomain)", "caPin": "\(directory.caPin)",
             "dataDir": "\(directory.url.path)"])
         return AccessPointServer(dataDirectory: directory, quic: quic, registry: registry, store: store, known: known,
-                                 logger: logger, watcher: watcher)
+                                 sessions: sessions, logger: logger, watcher: watcher)
     }
 
     private init(dataDirectory: AccessPointDataDirectory, quic: QUICServer, registry: ExecutorRegistry,
-                 store: StateStore, known: KnownExecutors, logger: Logger, watcher: Task<Void, Never>) {
+                 store: StateStore, known: KnownExecutors, sessions: SessionsHub, logger: Logger, watcher: Task<Void, Never>) {
         self.dataDirectory = dataDirectory
         self.quic = quic
         self.registry = registry
         self.store = store
         self.known = known
+        self.sessions = sessions
         self.logger = logger
         self.watcher = watcher
     }
@@ -143,6 +155,12 @@ public final class AccessPointServer: Sendable {
             connection.eventLoop.scheduleTask(in: deadline) {
                 connection.close(applicationErrorCode: 0x11, reason: "enrollment deadline passed")
             }
+            return
+        }
+        if connection.negotiatedALPN == eventsALPN {
+            // A leader's event uplink: not the executor's control connection, so it is not
+            // registered (it must not replace the executor's `ah/1` connection).
+            logger.debug("event uplink connected", metadata: ["peer": "\(connection.peerIdentity.map { "\($0)" } ?? "?")"])
             return
         }
         guard let peer = connection.peerIdentity, let name = peer.segments().last else { return }
@@ -196,8 +214,14 @@ public final class AccessPointServer: Sendable {
         }
     }
 
+    /// Handshakes, their failures and open connections, from the QUIC server's events (until
+    /// the watcher is cancelled at close).
+    private static func countConnections(_ events: AsyncStream<QUICServerEvent>, into metrics: AccessPointMetrics) async {
+        for await event in events { metrics.record(event) }
+    }
+
     private static func initialize(_ stream: QUICStreamChannel, enrollment: EnrollmentService, control: ControlContext,
-                                   logger: Logger) -> EventLoopFuture<Void> {
+                                   metrics: AccessPointMetrics, logger: Logger) -> EventLoopFuture<Void> {
         let connection = stream.connection
         let loop = stream.eventLoop
         if connection.negotiatedALPN == enrollmentALPN {
@@ -205,7 +229,11 @@ public final class AccessPointServer: Sendable {
             let responder = FrameResponder<EnrollRequest, EnrollResponse>(
                 respond: { request in
                     let promise = loop.makePromise(of: EnrollResponse.self)
-                    promise.completeWithTask { await enrollment.enroll(request, remote: remote) }
+                    promise.completeWithTask {
+                        let response = await enrollment.enroll(request, remote: remote)
+                        metrics.enrolled(ok: response.ok)
+                        return response
+                    }
                     return promise.futureResult.map { response in
                         // One enrollment per connection: close once the answer is out.
                         loop.scheduleTask(in: .milliseconds(500)) {

@@ -32,6 +32,10 @@ public final class AccessPointService: Service, Sendable {
         public var externalIssuer: ExternalIssuerConfiguration?
         /// How long open tunnels may run on after the drain starts.
         public var shutdownGrace: TimeInterval = 30
+        /// `--metrics-listen`: a second listener serving `GET /metrics` without a token (nil:
+        /// /metrics only on the main listener, with a token of role ≥ viewer).
+        public var metricsHost: String?
+        public var metricsPort = 9464
 
         public init(server: AccessPointServer.Configuration) { self.server = server }
     }
@@ -40,6 +44,8 @@ public final class AccessPointService: Service, Sendable {
     public struct Started: Sendable {
         public let quicAddress: SocketAddress
         public let httpAddress: SocketAddress
+        /// The `--metrics-listen` listener's address, when there is one.
+        public let metricsAddress: SocketAddress?
         public let caPin: String
         public let trustDomain: String
     }
@@ -51,10 +57,12 @@ public final class AccessPointService: Service, Sendable {
         case userTokens(String)
         case externalIssuer(String)
         case http(String)
+        case metrics(String)
 
         public var description: String {
             switch self {
-            case .dataDirectory(let text), .quic(let text), .userTokens(let text), .externalIssuer(let text), .http(let text):
+            case .dataDirectory(let text), .quic(let text), .userTokens(let text), .externalIssuer(let text), .http(let text),
+                 .metrics(let text):
                 return text
             }
         }
@@ -114,13 +122,20 @@ public final class AccessPointService: Service, Sendable {
             }
             let verifier = TokenVerifierChain(local: authority, external: external)
             let draining = DrainFlag()
+            let metrics = configuration.server.metrics
             let tunnels = ExecutorTunnels(verifier: verifier, acl: configuration.acl, registry: server.registry,
-                                          store: server.store, logger: logger)
-            let routes = HTTPAPIRoutes(authority: authority,
-                                       executors: LiveExecutorDirectory(store: server.store, registry: server.registry),
+                                          store: server.store, metrics: metrics, logger: logger)
+            let executors = LiveExecutorDirectory(store: server.store, registry: server.registry)
+            let metricsSource = AccessPointMetricsSource(metrics: metrics, executors: executors)
+            var routes = HTTPAPIRoutes(authority: authority,
+                                       executors: executors,
                                        tunnels: tunnels, verifier: verifier,
                                        readiness: { !draining.isSet },
                                        logger: logger)
+            routes.metrics = metricsSource
+            routes.tunnelAudit = server.store
+            routes.sessions = SessionsAPI(store: server.store, hub: server.sessions, acl: configuration.acl, metrics: metrics,
+                                          logger: logger)
             let http: HTTPAPIServer
             do {
                 http = try await HTTPAPIServer.start(host: configuration.httpHost, port: configuration.httpPort, group: group,
@@ -131,9 +146,21 @@ public final class AccessPointService: Service, Sendable {
                 throw StartError.http("cannot listen for HTTP on \(configuration.httpHost):\(configuration.httpPort): \(Self.sentence(error))")
             }
             if configuration.tls != nil { logger.info("TLS on the HTTP listener") }
+            var metricsListener: HTTPAPIServer?
+            if let metricsHost = configuration.metricsHost {
+                do {
+                    metricsListener = try await HTTPAPIServer.start(host: metricsHost, port: configuration.metricsPort, group: group,
+                                                                    responder: MetricsOnlyResponder(metrics: metricsSource),
+                                                                    logger: logger)
+                } catch {
+                    await http.close()
+                    throw StartError.metrics("cannot listen for metrics on \(metricsHost):\(configuration.metricsPort): \(Self.sentence(error))")
+                }
+            }
             onStarted(Started(quicAddress: server.quicAddress, httpAddress: http.localAddress,
+                              metricsAddress: metricsListener?.localAddress,
                               caPin: server.dataDirectory.caPin, trustDomain: server.dataDirectory.trustDomain))
-            return Running(server: server, http: http, tunnels: tunnels, draining: draining, logger: logger)
+            return Running(server: server, http: http, metrics: metricsListener, tunnels: tunnels, draining: draining, logger: logger)
         } catch {
             await server.close()
             throw error
@@ -153,6 +180,7 @@ public final class AccessPointService: Service, Sendable {
     struct Running: Sendable {
         let server: AccessPointServer
         let http: HTTPAPIServer
+        let metrics: HTTPAPIServer?
         let tunnels: ExecutorTunnels
         let draining: DrainFlag
         let logger: Logger
@@ -179,6 +207,7 @@ public final class AccessPointService: Service, Sendable {
                 await Task.detached { _ = await Tunnel.waitForDrain(grace: 2) { tunnels.openTunnels } }.value
             }
             await http.close()
+            await metrics?.close()
             await server.close()
             logger.info("stopped")
         }

@@ -27,11 +27,14 @@ public final class ExecutorTunnels: TunnelIngress {
     let store: StateStore
     let logger: Logger
     let openTimeout: TimeAmount
+    let metrics: AccessPointMetrics
     private let state = NIOLockedValueBox<(draining: Bool, open: [Int64: Channel])>((false, [:]))
 
     public init(verifier: any UserTokenVerifying, acl: AccessControlList, registry: ExecutorRegistry,
-                store: StateStore, openTimeout: TimeAmount = .seconds(10), logger: Logger) {
+                store: StateStore, openTimeout: TimeAmount = .seconds(10), metrics: AccessPointMetrics = AccessPointMetrics(),
+                logger: Logger) {
         self.verifier = verifier
+        self.metrics = metrics
         self.acl = acl
         self.registry = registry
         self.store = store
@@ -64,6 +67,7 @@ public final class ExecutorTunnels: TunnelIngress {
                                                detail: refusal.detail)
         logger.warning("tunnel refused", metadata: [
             "executor": "\(refusal.givenName)", "status": "400", "reason": "\(refusal.detail)", "remote": "\(remote)"])
+        metrics.tunnelRefused(status: 400)
         store.tunnelStarted(attempt, now: Date())
     }
 
@@ -78,6 +82,7 @@ public final class ExecutorTunnels: TunnelIngress {
             logger.warning("tunnel refused", metadata: [
                 "subject": "\(attempt.subject ?? "-")", "executor": "\(target.executor)", "port": "\(target.port)",
                 "status": "\(problem.status)", "reason": "\(problem.detail)", "remote": "\(remote)"])
+            metrics.tunnelRefused(status: problem.status)
             store.tunnelStarted(attempt, now: Date())
             return .refused(.problem(problem, headers: headers, closeConnection: true))
         }
@@ -170,12 +175,14 @@ public final class ExecutorTunnels: TunnelIngress {
             stream.close(promise: nil)
             return await refuse(.unavailable("the access point is shutting down"))
         }
+        metrics.tunnelOpened()
         logger.info("tunnel open", metadata: ["tunnel": "\(tunnelID)", "subject": "\(claims.subject)",
                                               "executor": "\(record.name)", "port": "\(target.port)", "remote": "\(remote)"])
         let started = Date()
         let finish: @Sendable (TunnelTally.Summary, String) -> Void = { [weak self] summary, result in
             guard let self else { return }
             self.state.withLockedValue { _ = $0.open.removeValue(forKey: id) }
+            self.metrics.tunnelEnded(bytesUp: summary.bytesForward, bytesDown: summary.bytesBackward)
             self.logger.info("tunnel closed", metadata: [
                 "tunnel": "\(tunnelID)", "executor": "\(record.name)", "bytesUp": "\(summary.bytesForward)",
                 "bytesDown": "\(summary.bytesBackward)", "seconds": "\(String(format: "%.1f", Date().timeIntervalSince(started)))",

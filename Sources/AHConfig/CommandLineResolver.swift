@@ -21,20 +21,32 @@ public enum CommandLineResolver {
     public static func resolve(
         arguments: [String],
         commandPath: [String],
-        command: CommandDescription,
+        command describe: @autoclosure () -> CommandDescription,
         environment: [String: String],
         commandTree: () -> CommandDescription?
     ) throws(ConfigError) -> Resolved {
+        // Describing a command costs about a fifth of a short command's CPU (ArgumentParser
+        // renders and we decode its JSON), so it is done only when something can be filled
+        // in: a config file, or a non-empty AH_* variable. The fan-out path runs `ah` per call.
+        var described: CommandDescription?
+        func command() -> CommandDescription {
+            if let described { return described }
+            let made = describe()
+            described = made
+            return made
+        }
         // Help must work even when the environment or the file is broken.
-        if ArgvScan.requestsHelp(arguments) || isHelpSubcommand(arguments, of: command) {
+        if ArgvScan.requestsHelp(arguments) || (arguments.first == "help" && isHelpSubcommand(arguments, of: command())) {
             return Resolved(fill: FillResult(arguments: arguments, filled: []), warnings: [])
         }
         var document: ConfigDocument?
         if let path = ArgvScan.configPath(arguments: arguments, environment: environment) {
             document = try ConfigDocument.load(path: path)
         }
+        let fillable = document != nil || environment.contains { $0.key.hasPrefix(OptionFill.environmentPrefix) && !$0.value.isEmpty }
+        guard fillable else { return Resolved(fill: FillResult(arguments: arguments, filled: []), warnings: []) }
         let tree = document == nil ? nil : commandTree()
-        let fill = try OptionFill.fill(arguments: arguments, commandPath: commandPath, command: command,
+        let fill = try OptionFill.fill(arguments: arguments, commandPath: commandPath, command: command(),
                                        environment: environment, config: document, commandTree: tree)
         var warnings: [String] = []
         if let document, let tree { warnings = document.unknownKeyWarnings(commandTree: tree) }

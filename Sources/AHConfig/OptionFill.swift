@@ -22,8 +22,11 @@
 
 public enum OptionFill {
     /// `AH_` + the long name upper-cased with `-` → `_`: `trust-domain` → `AH_TRUST_DOMAIN`.
+    /// Every variable that can fill an option starts with this.
+    public static let environmentPrefix = "AH_"
+
     public static func environmentName(for option: String) -> String {
-        "AH_" + option.uppercased().replacingOccurrences(of: "-", with: "_")
+        environmentPrefix + option.uppercased().replacingOccurrences(of: "-", with: "_")
     }
 
     /// Names never taken from env or file: ArgumentParser's own (`help`, `version`, …),

@@ -127,6 +127,7 @@ public final class ExecutorAgent: Service, Sendable {
     /// and `ExecutorError.refused` when the access point refuses this identity for good.
     public func run() async throws {
         defer { continuation.finish() }
+        recordAccessPoint()
         var backoff = configuration.backoff
         var failures = 0
         let clock = ContinuousClock()
@@ -215,7 +216,7 @@ public final class ExecutorAgent: Service, Sendable {
         }
     }
 
-    private var identityFiles: (cert: String, key: String, ca: String) {
+    var identityFiles: (cert: String, key: String, ca: String) {
         switch configuration.identity {
         case .stateDirectory: return (state.certificatePath, state.keyPath, state.caPath)
         case .files(let cert, let key, let ca): return (cert, key, ca)

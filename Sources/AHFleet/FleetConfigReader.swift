@@ -54,6 +54,7 @@ struct FleetConfigReader {
             if let value = try execution.integer("concurrency", in: 1...1000) { settings.execution.concurrency = value }
             if let value = try execution.duration("timeout") { settings.execution.timeout = value }
             if let value = try execution.boolean("ssh_retry") { settings.execution.sshRetry = value }
+            if let value = try execution.integer("transfers", in: 1...1000) { settings.execution.transfers = value }
             try execution.finish()
         }
         return settings

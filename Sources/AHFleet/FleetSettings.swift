@@ -83,11 +83,14 @@ public struct FleetSettings: Sendable, Hashable {
         public var timeout: Duration
         /// Retry once on transient SSH errors (default true).
         public var sshRetry: Bool
+        /// `slurp`: file-set transfers (set × follower) at once across the fleet (default 16, 1-1000).
+        public var transfers: Int
 
-        public init(concurrency: Int = 1, timeout: Duration = .seconds(600), sshRetry: Bool = true) {
+        public init(concurrency: Int = 1, timeout: Duration = .seconds(600), sshRetry: Bool = true, transfers: Int = 16) {
             self.concurrency = concurrency
             self.timeout = timeout
             self.sshRetry = sshRetry
+            self.transfers = transfers
         }
     }
 }

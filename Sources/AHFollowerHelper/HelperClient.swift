@@ -22,7 +22,7 @@ public enum JobEvent: Sendable, Equatable {
 public final class HelperClient: Sendable {
     /// The helper's hello (its `ah` version, OS, pid).
     public let serverHello: HelperHello
-    private let connection: ClientConnection
+    let connection: ClientConnection
 
     private init(serverHello: HelperHello, connection: ClientConnection) {
         self.serverHello = serverHello
@@ -119,6 +119,10 @@ public final class HelperClient: Sendable {
 /// outbound queue. Frames are written in order by one writer task.
 final class ClientConnection: @unchecked Sendable {
     let hello = OneShot<HelperHello>()
+    /// Open slurps (SlurpRoutes.swift).
+    let slurps = SlurpRoutes()
+    /// Open syncs (SyncRoutes.swift).
+    let syncs = SyncRoutes()
     private let ahVersion: String
     private let logger: Logger
     private let closeOutbound: @Sendable () async -> Void
@@ -181,6 +185,11 @@ final class ClientConnection: @unchecked Sendable {
         outbound.yield(HelperWire.encode(message))
     }
 
+    /// A frame already encoded (sync data), queued behind what was sent before.
+    func send(frame: [UInt8]) {
+        outbound.yield(frame)
+    }
+
     func makeJobID() -> UInt32 {
         lock.withLock {
             repeat { nextJob &+= 1 } while nextJob == 0 || jobs[nextJob] != nil
@@ -223,6 +232,10 @@ final class ClientConnection: @unchecked Sendable {
             lock.withLock { jobs[frame.job] }?.yield(.stdout(frame.payload))
         case .stderr?:
             lock.withLock { jobs[frame.job] }?.yield(.stderr(frame.payload))
+        case .slurpData?:
+            slurps.data(job: frame.job, frame.payload)
+        case .syncData?:
+            logger.debug("Ignored sync data from a follower helper (it only flows to helpers)")
         case .message?:
             do {
                 receive(try HelperMessage.decode(frame.payload))
@@ -267,6 +280,10 @@ final class ClientConnection: @unchecked Sendable {
             }
         case .run, .cancel, .probe:
             logger.debug("Ignored a follower helper message meant for a helper", metadata: ["type": "\(message.type)"])
+        case .slurp(let slurp):
+            slurps.receive(slurp)
+        case .sync(let message):
+            syncs.receive(message)
         }
     }
 
@@ -283,6 +300,8 @@ final class ClientConnection: @unchecked Sendable {
             return (jobs, Array(probes.values))
         }
         guard let pending else { return }
+        slurps.failAll(error)
+        syncs.failAll(error)
         outbound.finish()
         hello.resolve(.failure(error))
         for (job, continuation) in pending.jobs {

@@ -11,6 +11,10 @@ public enum HelperFrameKind: UInt8, Sendable {
     case stdout = 1
     /// Bytes a job wrote to its stderr.
     case stderr = 2
+    /// Bytes of the file a sync is sending (leader → helper; after its `sync-file`; job id = sync id).
+    case syncData = 3
+    /// Bytes of the file a slurp is sending (helper → leader; after its `slurp-file`).
+    case slurpData = 4
 }
 
 /// One frame as it is on the wire, before its payload is interpreted.

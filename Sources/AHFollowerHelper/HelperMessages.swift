@@ -108,6 +108,10 @@ public enum HelperMessage: Sendable, Equatable {
     case started(job: UInt32, pid: Int32)
     case exited(job: UInt32, JobExit)
     case error(HelperErrorMessage)
+    /// `slurp-*`: a file set sent to the leader (SlurpMessages.swift).
+    case slurp(SlurpMessage)
+    /// `sync-*`: a sync fence's messages (SyncMessages.swift).
+    case sync(SyncMessage)
 
     public var type: String {
         switch self {
@@ -119,6 +123,8 @@ public enum HelperMessage: Sendable, Equatable {
         case .started: return "started"
         case .exited: return "exited"
         case .error: return "error"
+        case .slurp(let message): return message.type
+        case .sync(let message): return message.type
         }
     }
 
@@ -136,6 +142,8 @@ public enum HelperMessage: Sendable, Equatable {
             case .started(let job, let pid): data = try encoder.encode(Typed(type: type, body: StartedBody(job: job, pid: pid)))
             case .exited(let job, let exit): data = try encoder.encode(Typed(type: type, body: ExitedBody(job: job, exit: exit)))
             case .error(let error): data = try encoder.encode(Typed(type: type, body: error))
+            case .slurp(let message): data = try message.encode(to: encoder)
+            case .sync(let message): data = try message.encode(to: encoder)
             }
         } catch {
             // Every field is a string, number, bool or a map of strings: encoding cannot fail.
@@ -169,6 +177,8 @@ public enum HelperMessage: Sendable, Equatable {
                 let body = try decoder.decode(ExitedBody.self, from: data)
                 return .exited(job: body.job, body.exit)
             case "error": return .error(try decoder.decode(HelperErrorMessage.self, from: data))
+            case _ where SlurpMessage.types.contains(type): return .slurp(try SlurpMessage.decode(type: type, data: data, decoder: decoder))
+            case _ where SyncMessage.types.contains(type): return .sync(try SyncMessage.decode(type: type, data: data, decoder: decoder))
             default: throw HelperMessageError.unknownType(String(type.prefix(64)))
             }
         } catch let error as HelperMessageError {

@@ -79,6 +79,10 @@ private final class ServerCore: @unchecked Sendable {
     private var stopReason: HelperServerStop?
     private var stopContinuation: CheckedContinuation<HelperServerStop, Never>?
     private var drainWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Running slurps (SlurpSender.swift).
+    private let slurps = SlurpSenders()
+    /// The sync receiver (SyncReceiver.swift): its own thread, fed in order.
+    private let syncs = SyncReceivers()
 
     typealias Configuration = HelperServer.Configuration
 
@@ -205,6 +209,10 @@ private final class ServerCore: @unchecked Sendable {
             complain("unknown-frame-kind", "this helper does not know frame kind \(frame.kind); the frame was skipped")
             return nil
         }
+        if kind == .syncData, greeted {
+            syncs.data(frame, sink: sink, logger: logger)
+            return nil
+        }
         guard kind == .message else {
             complain("unexpected-frame", "this helper receives no output frames (kind \(frame.kind)); the frame was skipped")
             return nil
@@ -244,6 +252,12 @@ private final class ServerCore: @unchecked Sendable {
             logger.warning("The leader reported an error", metadata: ["code": "\(error.code.prefix(64))", "message": "\(error.message.prefix(512))"])
         case .hello, .probeReply, .started, .exited:
             complain("unexpected-type", "the helper does not accept '\(message.type)' messages (after the hello)")
+        case .sync(let message):
+            syncs.handle(message, sink: sink, logger: logger)
+        case .slurp(let slurp):
+            slurps.handle(slurp, sink: sink, workingDirectory: FileManager.default.currentDirectoryPath, logger: logger) {
+                complain($0, $1, job: slurp.job)
+            }
         }
         return nil
     }

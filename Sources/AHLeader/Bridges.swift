@@ -58,7 +58,7 @@ enum FleetBridge {
                            healthProbeInterval: settings.connectivity.healthProbeInterval,
                            failureThreshold: settings.connectivity.failureThreshold,
                            concurrency: settings.execution.concurrency, executionTimeout: settings.execution.timeout,
-                           sshRetry: settings.execution.sshRetry, config: config)
+                           sshRetry: settings.execution.sshRetry, config: config, transfers: settings.execution.transfers)
     }
 
     static func select(fleet: LeaderFleet, hosts: [String], tags: [String], all: Bool) throws -> [LeaderMember] {
@@ -175,21 +175,7 @@ final class LinkHelper: Sendable {
                       logger: Logger) async throws -> LinkHelper {
         let channel = try await session.exec("exec \(ShellQuoting.posix(remoteAH)) agent follower-helper")
         // The helper's stdout is the protocol; its stderr (logs) goes to the leader's log.
-        let (inbound, continuation) = AsyncStream.makeStream(of: [UInt8].self)
-        Task {
-            do {
-                for try await chunk in channel.output {
-                    if chunk.stream == .stdout {
-                        continuation.yield(Array(chunk.bytes.readableBytesView))
-                    } else {
-                        logger.debug("follower helper: \(String(buffer: chunk.bytes))")
-                    }
-                }
-            } catch {
-                logger.debug("follower helper channel ended", metadata: ["error": "\(error)"])
-            }
-            continuation.finish()
-        }
+        let inbound = HelperInbound(output: channel.output, logger: logger)
         do {
             let client = try await HelperClient.connect(inbound: inbound, write: { try await channel.write($0) },
                                                         closeOutbound: { try? await channel.sendEOF() },

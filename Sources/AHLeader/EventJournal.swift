@@ -24,6 +24,9 @@ public final class EventJournal: Sendable {
     let worker: StoreWorker
     let session: String
     let logger: Logger
+    /// Appends not yet written, their seq assignment, the uplink's bound and the signal the
+    /// uplink waits on (JournalQueue.swift).
+    let queue: JournalQueue
 
     public init(path: String, session: String, logger: Logger) throws {
         database = try SQLiteDatabase(path: path)
@@ -51,27 +54,30 @@ public final class EventJournal: Sendable {
         worker = StoreWorker(label: "leader journal", logger: logger)
         self.session = session
         self.logger = logger
+        queue = JournalQueue(session: session, logger: logger)
     }
 
     /// Appends an event (queued: returns at once, order kept). `fields` must encode to a
-    /// JSON object; the four envelope keys are added here.
+    /// JSON object; the four envelope keys are added here. Appends made while an earlier
+    /// write runs are written together in one transaction (in order), so a burst of output
+    /// costs one commit, not one per chunk.
     public func append(_ type: String, _ fields: [String: JSONValue]) {
-        let session = self.session
-        let database = self.database
         let ts = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-        worker.enqueue("event \(type)") {
-            try database.transaction { connection in
-                let next = try connection.queryFirst("SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE session = ?", [session]) {
-                    try $0.int64(0)
-                } ?? 1
-                var object = fields
-                object["type"] = .string(type)
-                object["seq"] = .number(Double(next))
-                object["ts"] = .string(ts)
-                object["session"] = .string(session)
-                _ = try connection.execute("INSERT INTO events (session, seq, ts, type, data) VALUES (?, ?, ?, ?, ?)",
-                                           [session, next, ts, type, JSONValue.object(object).encoded])
+        guard queue.add(type: type, ts: ts, fields: fields) else { return }
+        let database = self.database
+        let queue = self.queue
+        worker.enqueue("events") {
+            let batch = queue.take()
+            guard !batch.isEmpty else { return }
+            do {
+                try database.transaction { connection in
+                    try queue.write(batch, connection: connection)
+                }
+            } catch {
+                queue.forgetSeq()
+                throw error
             }
+            queue.committed()
         }
     }
 

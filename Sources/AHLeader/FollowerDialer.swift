@@ -66,6 +66,14 @@ public enum FollowerDialer {
         do {
             local = try await ClientBootstrap(group: tunnel.eventLoop)
                 .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+                .channelInitializer { channel in
+                    // libssh2 starts writing (its banner) as soon as we return, which can be
+                    // before Tunnel.join has attached its handlers on a busy loop. Without a
+                    // prelude those first bytes reached the pipeline's tail and were dropped:
+                    // sshd then saw the KEXINIT first ("banner line contains invalid
+                    // characters") — seen on cold starts with 8 followers connecting at once.
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(TunnelPrelude()) }
+                }
                 .withConnectedSocket(pair[0]).get()
         } catch {
             close(pair[0])

@@ -89,6 +89,8 @@ actor FollowerLink {
             }
             return try await finish(dialed: dialed, session: session)
         } catch {
+            logger.warning("SSH over the dialed path failed", metadata: ["method": "\(dialed.report.method.rawValue)",
+                                                                        "target": "\(dialed.report.target)", "error": "\(error)"])
             dialed.closeRelay()
             throw error
         }

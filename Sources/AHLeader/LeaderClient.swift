@@ -73,6 +73,21 @@ public struct LeaderClient: Sendable {
         throw LeaderFailure(exitCode: 1, "the leader service did not start within \(startTimeout); its log: \(paths.log.path)")
     }
 
+    /// A service outlives its caller by minutes: any descriptor the caller inherited (a CI
+    /// runner's lock, the write end of `$(...)`'s pipe) must not stay open in it, or whoever
+    /// waits for that descriptor to close waits for the service's idle exit. glibc's
+    /// `posix_spawn_file_actions_addclosefrom_np` is not visible to Swift, so the caller marks
+    /// its descriptors above stderr close-on-exec before spawning (this process execs nothing
+    /// else that needs them).
+    static func markInheritedDescriptorsCloseOnExec() {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
+        for name in names {
+            guard let fd = Int32(name), fd > 2 else { continue }
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0, flags & FD_CLOEXEC == 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
+    }
+
     /// Starts the service detached: its own session (no controlling terminal, not in the
     /// caller's process group), stdin /dev/null, stdout and stderr appended to the log.
     private func start(_ argv: [String]) throws {
@@ -94,6 +109,7 @@ public struct LeaderClient: Sendable {
         // POSIX_SPAWN_SETSID (glibc 2.26+): a new session, so terminal signals and the
         // caller's exit do not reach the service.
         posix_spawnattr_setflags(&attributes, Int16(0x80))
+        Self.markInheritedDescriptorsCloseOnExec()
         let cArguments = argv.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
         var pid: pid_t = 0

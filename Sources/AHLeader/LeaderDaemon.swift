@@ -141,6 +141,10 @@ public final class LeaderDaemon: Service, Sendable {
                 } catch {
                     await writer.send(.failure(exitCode: 1, message: "\(error)"))
                 }
+                // A written event may still sit in NIO's buffer (a long result, a slow reader);
+                // closing now would cut it. The client closes once it has read the last event:
+                // wait for that end of its stream (or its failure) before closing our side.
+                while (try? await lines.next()) != nil {}
             }
         } catch {
             logger.debug("leader client connection ended", metadata: ["error": "\(error)"])

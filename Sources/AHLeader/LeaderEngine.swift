@@ -13,14 +13,19 @@ public final class LeaderEngine: LeaderRequestHandler, Sendable {
     let session: SessionReport
     let hostKeys: HostKeyDirectory
     let journal: EventJournal
+    /// The leader workspace's snapshots and what each follower holds (SyncService.swift).
+    let sync: SyncService
     private let monitor = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    /// Pushes the journal to the access point when `agent_state_dir` is set (EventPusher.swift).
+    let uplink = NIOLockedValueBox<EventPusher?>(nil)
 
     init(fleet: LeaderFleet, paths: LeaderPaths, sessionID: String, journal: EventJournal, version: String, logger: Logger) {
         self.fleet = fleet
         self.paths = paths
         self.logger = logger
         self.journal = journal
-        self.session = SessionReport(id: sessionID, startedAt: ISO8601DateFormatter().string(from: Date()), fleet: fleet.name)
+        self.sync = SyncService(fleet: fleet, paths: paths, logger: logger)
+        self.session = SessionReport(id: sessionID, startedAt: UTCStamp.now(), fleet: fleet.name)
         let hostKeys = HostKeyDirectory(fleet: fleet)
         self.hostKeys = hostKeys
         var links: [String: FollowerLink] = [:]
@@ -53,6 +58,7 @@ public final class LeaderEngine: LeaderRequestHandler, Sendable {
         }
         let engine = LeaderEngine(fleet: fleet, paths: paths, sessionID: session, journal: journal, version: version, logger: logger)
         engine.startHealthProbes()
+        try engine.startUplink(environment: environment)
         return engine
     }
 
@@ -85,6 +91,14 @@ public final class LeaderEngine: LeaderRequestHandler, Sendable {
             return .list(await list())
         case .run(let run):
             return .run(try await Runner(engine: self, request: run, emit: emit).execute())
+        case .slurp(let slurp):
+            return .slurp(try await Slurper(engine: self, request: slurp, emit: emit).execute())
+        case .syncFence(let fence):
+            return .fence(try await Syncer(engine: self, emit: emit).fence(fence))
+        case .moments:
+            return .moments(try await Syncer(engine: self, emit: emit).moments())
+        case .seek(let moment):
+            return .seek(try await Syncer(engine: self, emit: emit).seek(moment: moment))
         }
     }
 
@@ -93,6 +107,7 @@ public final class LeaderEngine: LeaderRequestHandler, Sendable {
         await withTaskGroup(of: Void.self) { group in
             for link in links.values { group.addTask { await link.close() } }
         }
+        await stopUplink()
         await journal.close()
     }
 

@@ -37,6 +37,8 @@ struct LeaderFleet: Sendable {
     var sshRetry: Bool
     /// The parsed config (selection, adapters and sharding work on it).
     var config: FleetConfig
+    /// `[fleet.execution] transfers`: slurp transfers at once.
+    var transfers = 16
 
     func member(_ name: String) -> LeaderMember? { followers.first { $0.name == name } }
 }

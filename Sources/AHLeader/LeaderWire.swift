@@ -25,6 +25,12 @@ public enum LeaderRequest: Codable, Sendable {
     case ping
     case list
     case run(RunRequest)
+    /// `followers slurp` (SlurpWire.swift).
+    case slurp(SlurpRequest)
+    /// `followers sync-fence`, `moments`, `seek` (FenceWire.swift).
+    case syncFence(FenceRequest)
+    case moments
+    case seek(moment: String)
     case session
     case stop
 }
@@ -63,6 +69,10 @@ public enum LeaderResult: Codable, Sendable {
     case pong(version: String, pid: Int32)
     case list(FollowersListReport)
     case run(RunReport)
+    case slurp(SlurpReport)
+    case fence(FenceReport)
+    case moments(MomentsReport)
+    case seek(SeekReport)
     case session(SessionReport)
     case stopped
 }

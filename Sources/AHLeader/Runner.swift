@@ -20,6 +20,8 @@ struct Runner {
     func execute() async throws -> RunReport {
         let fleet = engine.fleet
         let selected = try FleetBridge.select(fleet: fleet, hosts: request.hosts, tags: request.tags, all: request.all)
+        // The fence first: a command never starts on a follower that does not hold the snapshot.
+        let gate = try await FenceGate.check(engine: engine, selected: selected, skip: request.noFence, emit: emit)
         let timeout = request.timeoutSeconds.map { Duration.milliseconds(Int64($0 * 1000)) } ?? fleet.executionTimeout
         let runID = Self.runID()
         let logDirectory = engine.paths.runLogs.appendingPathComponent(runID)
@@ -30,6 +32,7 @@ struct Runner {
             await withTaskGroup(of: (String, Outcome).self) { group in
                 for member in selected {
                     group.addTask {
+                        if let blocked = gate.blocked[member.name] { return (member.name, blocked) }
                         var env = request.env
                         env["AH_FOLLOWER"] = member.name
                         let log = logDirectory.appendingPathComponent("\(member.name).log")
@@ -50,7 +53,10 @@ struct Runner {
             journalSummary(report, runID: runID)
             return report
         }
-        return try await executeShards(selected: selected, timeout: timeout, logDirectory: logDirectory, runID: runID)
+        let runnable = gate.runnable(selected)
+        if runnable.isEmpty { return gate.merge(RunReport(hosts: [], commands: [], summary: Self.summary([])), selected: selected) }
+        return gate.merge(try await executeShards(selected: runnable, timeout: timeout, logDirectory: logDirectory, runID: runID),
+                          selected: selected)
     }
 
     /// `--command` × N: each command once per OS, round-robin over that OS's followers, at
@@ -261,7 +267,7 @@ struct Runner {
     }
 
     static func runID() -> String {
-        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+        let stamp = UTCStamp.now().replacingOccurrences(of: ":", with: "")
         return "\(stamp)-\(UUID().uuidString.prefix(8).lowercased())"
     }
 }

@@ -114,7 +114,9 @@ extension SessionCore {
                 failOpen(channel, SSHError(.channel, "sshd refused to open a channel for `\(channel.command)` \(Self.maxRefusalsWithoutChannels + 1) times although this session had no other channel open: \(text)"))
                 return .progress
             }
-            let backoff = Int64(min(2_000, 50 << min(openRefusals, 6)))
+            // Short first retries: sshd frees a slot only after it processed our CLOSE of a
+            // freed channel, so the retry right after a free is often refused once more.
+            let backoff = Int64(min(2_000, 20 << min(openRefusals, 7)))
             openRetryAt = .now() + .milliseconds(backoff)
             logger.debug("sshd refused a channel; queued", metadata: ["open": "\(channels.count)", "queued": "\(openQueue.count)", "reason": "\(text)"])
             return .idle
@@ -378,8 +380,9 @@ extension SessionCore {
         channel.handle?.markFreed()
         channel.phase = .done
         channels.removeAll { $0 === channel }
-        // Room for a queued open (sshd's MaxSessions): try it now.
+        // Room for a queued open (sshd's MaxSessions): try it now, with a fresh backoff.
         openRetryAt = nil
+        openRefusals = 0
         let exit = channel.exit ?? .unknown
         if let failure = channel.failure {
             for waiter in channel.exitWaiters { waiter.resume(throwing: failure) }

@@ -121,21 +121,23 @@ final class SessionCore {
     /// Runs `body` on the loop thread soon. After the loop finished, `body` still runs (on
     /// the calling thread) so that it can fail its continuation.
     func execute(_ body: @escaping () -> Void) {
-        let (accepted, wake) = lock.withLock { () -> (Bool, Bool) in
-            guard phaseFinishedFlag == false else { return (false, false) }
+        let accepted = lock.withLock { () -> Bool in
+            guard phaseFinishedFlag == false else { return false }
             tasks.append(body)
-            if wakePending { return (true, false) }
-            wakePending = true
-            return (true, true)
+            if !wakePending {
+                wakePending = true
+                // Under the lock: the loop closes the pipe only after setting the flag under
+                // it, so this never writes to a closed descriptor whose number a new socket
+                // (another session's) may already have. One byte to a non-blocking pipe.
+                var byte: UInt8 = 1
+                _ = write(wakeWrite, &byte, 1)
+            }
+            return true
         }
         guard accepted else {
             // The loop thread is gone: `afterFinish` stands in for its confinement.
             afterFinish.withLock { body() }
             return
-        }
-        if wake {
-            var byte: UInt8 = 1
-            _ = write(wakeWrite, &byte, 1)
         }
     }
 
@@ -145,14 +147,20 @@ final class SessionCore {
     private let afterFinish = NIOLock()
 
     private func runTasks() {
+        // Drain the pipe BEFORE taking the batch. Draining after it lost wake-ups: a task
+        // posted between the unlock and the drain wrote its byte (wakePending had just been
+        // cleared), the drain swallowed it, and the loop then slept in poll(2) with that task
+        // queued and wakePending set, so no later post woke it either. With no socket
+        // traffic and no timer (an idle session without keepalive) it slept forever: the
+        // MaxSessions test hung that way once inside the full suite.
+        var byte = [UInt8](repeating: 0, count: 64)
+        while read(wakeRead, &byte, byte.count) > 0 {}
         let batch = lock.withLock { () -> [() -> Void] in
             let batch = tasks
             tasks.removeAll()
             wakePending = false
             return batch
         }
-        var byte = [UInt8](repeating: 0, count: 64)
-        while read(wakeRead, &byte, byte.count) > 0 {}
         for task in batch { task() }
     }
 

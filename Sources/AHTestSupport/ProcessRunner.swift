@@ -101,22 +101,8 @@ public enum ProcessRunner {
         stdin: Data? = nil,
         timeout: Double = 60
     ) async throws -> ProcessResult {
-        let child = ChildProcess(executable: executable, arguments: arguments,
-                                 environment: environment, currentDirectory: currentDirectory,
-                                 captureStdin: stdin != nil)
-        try child.start()
-        if let stdin {
-            child.writeToStdin(stdin)
-            child.closeStdin()
-        }
-        do {
-            let exit = try await child.waitForExit(timeout: timeout)
-            return ProcessResult(command: child.commandLine, exit: exit,
-                                 stdout: child.stdoutData, stderr: child.stderrData)
-        } catch {
-            _ = await child.terminate(grace: 2)
-            throw error
-        }
+        try await RunToCompletion.run(executable, arguments, environment: environment,
+                                      currentDirectory: currentDirectory, stdin: stdin, timeout: timeout)
     }
 
     /// Starts `executable`, waits for a stdout line starting with `prefix` and returns the
@@ -150,6 +136,13 @@ public enum ProcessRunner {
 /// delays it indefinitely). The child gets default signal dispositions and an empty
 /// signal mask, and stays in the test's process group, so a Ctrl-C on `swift test`
 /// reaches it too. One thread blocks in `waitpid`, one per pipe in `read`.
+///
+/// Why not swift-subprocess here (run-to-completion, `ProcessRunner.run`, is on it): a
+/// Subprocess `Execution` lives only inside the body of `run`, while a `ChildProcess` is an
+/// object whose process outlives any one scope (a server started in one place, signalled,
+/// awaited and killed in others, killed by `deinit` when a test fails half-way). Bridging
+/// would need a detached task owning that scope, so `start()` could no longer report a
+/// launch failure or know the pid when it returns, and every caller would change.
 public final class ChildProcess: @unchecked Sendable {
     // Immutable after init.
     public let executable: URL
@@ -200,7 +193,9 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// The command line, shell-quoted, for messages.
-    public var commandLine: String {
+    public var commandLine: String { Self.commandLine(executable: executable, arguments: arguments) }
+
+    static func commandLine(executable: URL, arguments: [String]) -> String {
         ([executable.path] + arguments).map(Self.shellQuote).joined(separator: " ")
     }
 
@@ -248,6 +243,12 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, stdinPipe?.read ?? devNull, 0)
         posix_spawn_file_actions_adddup2(&actions, stdoutPipe.write, 1)
         posix_spawn_file_actions_adddup2(&actions, stderrPipe.write, 2)
+        // Only 0, 1 and 2 reach the child. Descriptors the test process inherited without
+        // close-on-exec (the build lock `flock` holds open for `swift test`, for one) would
+        // otherwise live on in every server a test starts, and in any it leaves behind.
+        if let addclosefrom = Self.addclosefrom {
+            _ = addclosefrom(&actions, 3)
+        }
         if let currentDirectory {
             guard let addchdir = Self.addchdir else {
                 throw ProcessError.launchFailed(command: commandLine,
@@ -289,7 +290,7 @@ public final class ChildProcess: @unchecked Sendable {
         startReaper(child)
     }
 
-    private static let ignoreSIGPIPE: Void = {
+    static let ignoreSIGPIPE: Void = {
         _ = signal(SIGPIPE, SIG_IGN)
     }()
 
@@ -312,6 +313,23 @@ public final class ChildProcess: @unchecked Sendable {
     private typealias AddChdir = @convention(c) (
         UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
     #endif
+
+    #if canImport(Darwin)
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t?>, Int32) -> Int32
+    #else
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    #endif
+
+    /// `posix_spawn_file_actions_addclosefrom_np` (glibc ≥ 2.34), looked up at run time like
+    /// `addchdir`; nil where the C library lacks it (then descriptors are inherited as before).
+    private static let addclosefrom: AddCloseFrom? = {
+        #if canImport(Darwin)
+        return nil
+        #else
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: AddCloseFrom.self)
+        #endif
+    }()
 
     /// `posix_spawn_file_actions_addchdir_np` (glibc ≥ 2.29, macOS ≥ 10.15), looked up at
     /// run time because the Glibc module does not import GNU extensions.

@@ -18,8 +18,10 @@ public final class SSHDaemon: @unchecked Sendable {
 
     /// Starts sshd in `directory` (created if needed) and waits for "Server listening".
     /// `hostKeyFrom` reuses the host key of another daemon (for "same key" setups);
-    /// `maxSessions` is sshd's MaxSessions (channels per connection).
-    public static func start(in directory: URL, hostKeyFrom other: SSHDaemon? = nil, maxSessions: Int = 50) async throws -> SSHDaemon {
+    /// `maxSessions` is sshd's MaxSessions (channels per connection); `port` is a port the
+    /// caller reserved (e.g. to give an agent its `--ssh-dst` before sshd runs), else a free one.
+    public static func start(in directory: URL, hostKeyFrom other: SSHDaemon? = nil, maxSessions: Int = 50,
+                             port requestedPort: Int? = nil) async throws -> SSHDaemon {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         try fm.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
@@ -36,7 +38,7 @@ public final class SSHDaemon: @unchecked Sendable {
         let clientKey = directory.appendingPathComponent("client_key").path
         try await keygen(clientKey)
         try fm.copyItem(atPath: clientKey + ".pub", toPath: directory.appendingPathComponent("authorized_keys").path)
-        let port = Int(try Ports.freePort(.tcp))
+        let port = try requestedPort ?? Int(Ports.freePort(.tcp))
         let config = """
             Port \(port)
             ListenAddress 127.0.0.1

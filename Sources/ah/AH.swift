@@ -26,6 +26,7 @@ struct DebugCommand: AsyncParsableCommand {
             DebugDevCertsCommand.self,
             DebugEnrollLoadCommand.self,
             DebugRegistryLoadCommand.self,
+            DebugEmitEventsCommand.self,
         ]
     )
 }

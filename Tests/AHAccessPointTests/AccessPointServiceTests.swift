@@ -139,9 +139,11 @@ final class AccessPointServiceTests: XCTestCase {
         try await enrollAgent(running)
         let tunnel = try openTunnel(running, jwt: try await userToken())
         await running.group.triggerGracefulShutdown()
-        // The service waits for the tunnel, not for the whole grace period. (The drain has no
-        // event to await from outside; a short pause lets it reach its wait before we close.)
-        try await Task.sleep(nanoseconds: 300_000_000)
+        // The service waits for the tunnel, not for the whole grace period. The executor logging
+        // the Goodbye is the drain's last step before that wait (readyz and new CONNECTs are
+        // refused before it), so the tunnel closes while the drain is waiting for it.
+        try await agent!.waitForStderr(containing: "access point is going away", timeout: 10)
+        XCTAssertEqual(try readyz(running), 503)
         let closed = Date()
         tunnel.close()
         try await running.task.value

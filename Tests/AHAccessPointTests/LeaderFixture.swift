@@ -20,6 +20,9 @@ final class LeaderFixture {
         var tags: [String: String]
         var os: String?
         var knownHosts: String?
+        /// The port written as `ssh_port` when the direct path is not the daemon itself
+        /// (a relay a test can cut).
+        var sshPort: Int? = nil
     }
 
     init() throws {
@@ -55,7 +58,7 @@ final class LeaderFixture {
         return path
     }
 
-    func writeConfig(execution: String = "", extraFleet: String = "") throws {
+    func writeConfig(execution: String = "", extraFleet: String = "", connectivity: String = "") throws {
         var text = """
             [fleet]
             name = "test-fleet"
@@ -66,6 +69,7 @@ final class LeaderFixture {
 
             [fleet.connectivity]
             ssh_connect_timeout = "20s"
+            \(connectivity)
 
             [fleet.execution]
             timeout = "2m"
@@ -81,7 +85,7 @@ final class LeaderFixture {
                 role = "follower"
                 host = "127.0.0.1"
                 ssh_user = "root"
-                ssh_port = \(member.daemon.port)
+                ssh_port = \(member.sshPort ?? member.daemon.port)
                 connect = "\(member.connect)"
                 workspace = "\(member.workspace)"
                 identity_file = "\(member.daemon.clientKey)"

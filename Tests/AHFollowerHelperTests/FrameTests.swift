@@ -67,8 +67,8 @@ final class FrameTests: XCTestCase {
     }
 
     func testUnknownTypeAndMalformedMessagesAreDistinguished() {
-        XCTAssertThrowsError(try HelperMessage.decode(Array(#"{"type":"sync-begin","root":"x"}"#.utf8))) {
-            XCTAssertEqual($0 as? HelperMessageError, .unknownType("sync-begin"))
+        XCTAssertThrowsError(try HelperMessage.decode(Array(#"{"type":"future-begin","root":"x"}"#.utf8))) {
+            XCTAssertEqual($0 as? HelperMessageError, .unknownType("future-begin"))
         }
         XCTAssertThrowsError(try HelperMessage.decode(Array(#"{"type":"run","argv":["x"]}"#.utf8))) {
             XCTAssertEqual(($0 as? HelperMessageError)?.code, "bad-message")

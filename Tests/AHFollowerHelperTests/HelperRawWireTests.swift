@@ -46,10 +46,10 @@ final class HelperRawWireTests: XCTestCase {
         let reader = FrameReader(helper.transport)
         try await greet(helper, reader)
 
-        try await helper.transport.write(HelperWire.encode(kind: 0, job: 0, payload: Array(#"{"type":"sync-begin","root":"abc"}"#.utf8)))
+        try await helper.transport.write(HelperWire.encode(kind: 0, job: 0, payload: Array(#"{"type":"future-begin","root":"abc"}"#.utf8)))
         guard case .error(let unknownType)? = try await reader.nextMessage() else { return XCTFail("no error for an unknown type") }
         XCTAssertEqual(unknownType.code, "unknown-type")
-        XCTAssertTrue(unknownType.message.contains("sync-begin"), unknownType.message)
+        XCTAssertTrue(unknownType.message.contains("future-begin"), unknownType.message)
 
         try await helper.transport.write(HelperWire.encode(kind: 9, job: 4, payload: [1, 2, 3]))
         guard case .error(let unknownKind)? = try await reader.nextMessage() else { return XCTFail("no error for an unknown kind") }

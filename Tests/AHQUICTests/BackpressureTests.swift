@@ -28,7 +28,7 @@ final class BackpressureTests: XCTestCase {
         let serverStream = NIOLockedValueBoxHolder<QUICStreamChannel>()
         let server = try await fixture.startServer(serverConfiguration) { stream in
             serverStream.set(stream)
-            return stream.pipeline.addHandler(PatternWriter(count: size, seed: 0, start: .whenPeerFinishes, progress: counter))
+            return stream.addLoopBoundHandler(PatternWriter(count: size, seed: 0, start: .whenPeerFinishes, progress: counter))
         }
         let connection = try await fixture.connect(to: server, clientConfiguration)
         // Wrap the stream for async use inside the initializer, before it becomes active,

@@ -80,7 +80,7 @@ final class DatagramSizingTests: XCTestCase {
     private func assertEcho(_ connection: QUICConnection) async throws {
         let promise = connection.eventLoop.makePromise(of: Void.self)
         _ = try await connection.openStream {
-            $0.pipeline.addHandler(EchoClientStreamHandler(bytes: 64 * 1024, seed: 7, result: promise))
+            $0.addLoopBoundHandler(EchoClientStreamHandler(bytes: 64 * 1024, seed: 7, result: promise))
         }.get()
         try await withTimeout(10, "echo") { try await promise.futureResult.get() }
     }

@@ -47,7 +47,7 @@ final class IdleTimeoutTests: XCTestCase {
         let reason = try await client.eventLoop.submit { client.closeReason }.get()
         XCTAssertNil(reason, "keep-alive PINGs should have kept the connection open")
         let promise = client.eventLoop.makePromise(of: Void.self)
-        _ = try await client.openStream { $0.pipeline.addHandler(EchoClientStreamHandler(bytes: 1000, seed: 1, result: promise)) }.get()
+        _ = try await client.openStream { $0.addLoopBoundHandler(EchoClientStreamHandler(bytes: 1000, seed: 1, result: promise)) }.get()
         try await withTimeout(10, "echo after idle period") { try await promise.futureResult.get() }
         client.close()
         await server.close()

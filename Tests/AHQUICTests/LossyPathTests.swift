@@ -48,14 +48,14 @@ final class LossyPathTests: XCTestCase {
             serverConfiguration.loopbackUDPPayloadSize = nil
             configuration.loopbackUDPPayloadSize = nil
         }
-        let server = try await fixture.startServer(serverConfiguration) { $0.pipeline.addHandler(DownloadServerStreamHandler(size: size)) }
+        let server = try await fixture.startServer(serverConfiguration) { $0.addLoopBoundHandler(DownloadServerStreamHandler(size: size)) }
         let (relayChannel, relay) = try await LossyUDPRelay.start(server: server.localAddress, lossRate: lossRate,
                                                                   seed: 0xA11CE, group: fixture.group)
         configuration.handshakeTimeout = .seconds(30)
         let connection = try await QUICClient.connect(to: relayChannel.localAddress!, configuration: configuration,
                                                       group: fixture.group, logger: fixture.logger)
         let promise = connection.eventLoop.makePromise(of: (Int, SHA256.Digest).self)
-        _ = try await connection.openStream { $0.pipeline.addHandler(HashingSink(finishOutputOnActive: true, promise: promise)) }.get()
+        _ = try await connection.openStream { $0.addLoopBoundHandler(HashingSink(finishOutputOnActive: true, promise: promise)) }.get()
         let (count, digest) = try await withTimeout(600, "\(size) bytes over a lossy path") { try await promise.futureResult.get() }
         XCTAssertEqual(count, size)
         XCTAssertEqual(digest, patternDigest(seed: 0, count: size))

@@ -30,7 +30,7 @@ final class PeerVerificationTests: XCTestCase {
         let event = await server.events.first { if case .refused = $0 { return true } else { return false } }
         guard case .refused(let reason, _)? = event else { return XCTFail("no refusal event", file: file, line: line) }
         for fragment in serverReason {
-            XCTAssertTrue(reason.contains(fragment), "server reason '\(reason)' lacks '\(fragment)'", file: file, line: line)
+            XCTAssertTrue("\(reason)".contains(fragment), "server reason '\(reason)' lacks '\(fragment)'", file: file, line: line)
         }
         try await assertHealthyAndNotLeaking(server, file: file, line: line)
     }

@@ -35,7 +35,7 @@ final class ServerLimitsTests: XCTestCase {
         let connection = try await fixture.connect(to: server)
         XCTAssertEqual(connection.peerIdentity, fixture.serverID)
         let promise = connection.eventLoop.makePromise(of: Void.self)
-        _ = try await connection.openStream { $0.pipeline.addHandler(EchoClientStreamHandler(bytes: 100_000, seed: 3, result: promise)) }.get()
+        _ = try await connection.openStream { $0.addLoopBoundHandler(EchoClientStreamHandler(bytes: 100_000, seed: 3, result: promise)) }.get()
         try await promise.futureResult.get()
         connection.close()
         await server.close()
@@ -51,7 +51,7 @@ final class ServerLimitsTests: XCTestCase {
                         let connection = try await self.fixture.connect(to: server)
                         let promise = connection.eventLoop.makePromise(of: Void.self)
                         _ = try await connection.openStream {
-                            $0.pipeline.addHandler(EchoClientStreamHandler(bytes: 10_000, seed: index, result: promise))
+                            $0.addLoopBoundHandler(EchoClientStreamHandler(bytes: 10_000, seed: index, result: promise))
                         }.get()
                         try await promise.futureResult.get()
                         connection.close()

@@ -38,10 +38,10 @@ final class StreamControlTests: XCTestCase {
     }
 
     private func firstStreamError(serverEvent: QUICStreamEvent) async throws -> QUICStreamError {
-        let server = try await fixture.startServer { $0.pipeline.addHandler(SendEventOnActive(serverEvent)) }
+        let server = try await fixture.startServer { $0.addLoopBoundHandler(SendEventOnActive(serverEvent)) }
         let connection = try await fixture.connect(to: server)
         let promise = connection.eventLoop.makePromise(of: QUICStreamError.self)
-        _ = try await connection.openStream { $0.pipeline.addHandler(ErrorCatcher(promise)) }.get()
+        _ = try await connection.openStream { $0.addLoopBoundHandler(ErrorCatcher(promise)) }.get()
         let error = try await withTimeout(10, "stream error") { try await promise.futureResult.get() }
         connection.close()
         await server.close()

@@ -18,10 +18,10 @@ final class StreamDirectionTests: XCTestCase {
             XCTAssertFalse(stream.isLocallyInitiated)
             let promise = stream.eventLoop.makePromise(of: (Int, SHA256.Digest).self)
             received.set(promise.futureResult)
-            return stream.pipeline.addHandler(HashingSink(finishOutputOnActive: false, promise: promise))
+            return stream.addLoopBoundHandler(HashingSink(finishOutputOnActive: false, promise: promise))
         }
         let connection = try await fixture.connect(to: server)
-        let stream = try await connection.openStream(bidirectional: false) { $0.pipeline.addHandler(PatternWriter(count: 3_000_000, seed: 9)) }.get()
+        let stream = try await connection.openStream(bidirectional: false) { $0.addLoopBoundHandler(PatternWriter(count: 3_000_000, seed: 9)) }.get()
         XCTAssertFalse(stream.isBidirectional)
         try await withTimeout(30, "unidirectional stream closes") { try await stream.closeFuture.get() }
         let (count, digest) = try await withTimeout(30, "server receives") { try await XCTUnwrap(received.get()).get() }
@@ -37,8 +37,8 @@ final class StreamDirectionTests: XCTestCase {
         let lock = NSLock()
         let server = try await fixture.startServer(onConnection: { connection in
             // The access point opens streams towards executors (tunnels): exercise that direction.
-            _ = connection.openStream(bidirectional: false) { $0.pipeline.addHandler(PatternWriter(count: 500_000, seed: 1)) }
-            _ = connection.openStream(bidirectional: true) { $0.pipeline.addHandler(PatternWriter(count: 700_000, seed: 2)) }
+            _ = connection.openStream(bidirectional: false) { $0.addLoopBoundHandler(PatternWriter(count: 500_000, seed: 1)) }
+            _ = connection.openStream(bidirectional: true) { $0.addLoopBoundHandler(PatternWriter(count: 700_000, seed: 2)) }
         })
         let allArrived = fixture.group.next().makePromise(of: Void.self)
         let connection = try await fixture.connect(to: server, inboundStreamInitializer: { stream in
@@ -50,7 +50,7 @@ final class StreamDirectionTests: XCTestCase {
             if list.count == 2 { allArrived.succeed(()) }
             lock.unlock()
             // On the bidirectional one, finish our side at once: the server only writes.
-            return stream.pipeline.addHandler(HashingSink(finishOutputOnActive: stream.isBidirectional, promise: promise))
+            return stream.addLoopBoundHandler(HashingSink(finishOutputOnActive: stream.isBidirectional, promise: promise))
         })
         try await withTimeout(30, "two server-opened streams") { try await allArrived.futureResult.get() }
         var results: [Int: SHA256.Digest] = [:]

@@ -22,7 +22,7 @@ final class TransferTests: XCTestCase {
                     group.addTask {
                         let promise = connection.eventLoop.makePromise(of: ChecksumEchoClient.Result.self)
                         _ = try await connection.openStream { stream in
-                            stream.pipeline.addHandler(ChecksumEchoClient(bytes: bytesPerStream, seed: index, promise: promise))
+                            stream.addLoopBoundHandler(ChecksumEchoClient(bytes: bytesPerStream, seed: index, promise: promise))
                         }.get()
                         return (index, try await promise.futureResult.get())
                     }
@@ -45,10 +45,10 @@ final class TransferTests: XCTestCase {
 
     func testTwoHundredFiftySixMiBDownloadMatchesSHA256() async throws {
         let size = 256 * 1024 * 1024
-        let server = try await fixture.startServer { $0.pipeline.addHandler(DownloadServerStreamHandler(size: size)) }
+        let server = try await fixture.startServer { $0.addLoopBoundHandler(DownloadServerStreamHandler(size: size)) }
         let connection = try await fixture.connect(to: server)
         let promise = connection.eventLoop.makePromise(of: (Int, SHA256.Digest).self)
-        _ = try await connection.openStream { $0.pipeline.addHandler(HashingSink(finishOutputOnActive: true, promise: promise)) }.get()
+        _ = try await connection.openStream { $0.addLoopBoundHandler(HashingSink(finishOutputOnActive: true, promise: promise)) }.get()
         let (count, digest) = try await withTimeout(300, "256 MiB download") { try await promise.futureResult.get() }
         XCTAssertEqual(count, size)
         XCTAssertEqual(digest, patternDigest(seed: 0, count: size))
@@ -67,7 +67,7 @@ final class TransferTests: XCTestCase {
                     group.addTask {
                         let promise = connection.eventLoop.makePromise(of: ChecksumEchoClient.Result.self)
                         _ = try await connection.openStreamWaitingForCredit { stream in
-                            stream.pipeline.addHandler(ChecksumEchoClient(bytes: 4096, seed: index, promise: promise))
+                            stream.addLoopBoundHandler(ChecksumEchoClient(bytes: 4096, seed: index, promise: promise))
                         }.get()
                         let result = try await promise.futureResult.get()
                         return result.sentDigest == result.receivedDigest && result.received == 4096

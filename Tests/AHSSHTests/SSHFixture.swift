@@ -122,19 +122,66 @@ struct SSHDaemonFixtureError: Error, CustomStringConvertible {
 }
 
 /// Runs `body`, failing with a clear error if it takes longer than `seconds` (a guard
-/// against hangs, not a synchronisation).
+/// against hangs, not a synchronisation). The body runs in an unstructured task: a body
+/// stuck on a continuation that never resumes ignores cancellation, and a task group would
+/// wait for it forever; this way the test fails and the suite goes on (the stuck task is
+/// left behind).
 func withDeadline<T: Sendable>(_ seconds: Double, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
-            return nil
+    let race = DeadlineRace<T>()
+    return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
+        race.install(continuation)
+        let work = Task {
+            do {
+                race.finish(.success(try await body()))
+            } catch {
+                race.finish(.failure(error))
+            }
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw SSHDaemonFixtureError(description: "\(what) did not finish within \(seconds) s")
+        let timer = Task {
+            try? await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
+            if race.finish(.failure(SSHDaemonFixtureError(description: "\(what) did not finish within \(seconds) s"))) {
+                work.cancel()
+            }
         }
-        return value
+        race.onFinish { timer.cancel() }
+    }
+}
+
+/// The first of a body's result and its deadline resumes the waiter; the other is dropped.
+private final class DeadlineRace<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    // Guarded by `lock`.
+    private var continuation: CheckedContinuation<T, Error>?
+    private var done = false
+    private var cleanup: (@Sendable () -> Void)?
+
+    func install(_ continuation: CheckedContinuation<T, Error>) {
+        lock.withLock { self.continuation = continuation }
+    }
+
+    /// Runs `action` once the race is decided (at once if it already is).
+    func onFinish(_ action: @escaping @Sendable () -> Void) {
+        let runNow = lock.withLock { () -> Bool in
+            if done { return true }
+            cleanup = action
+            return false
+        }
+        if runNow { action() }
+    }
+
+    /// True when this call decided the race.
+    @discardableResult
+    func finish(_ result: Result<T, Error>) -> Bool {
+        let (waiter, action) = lock.withLock { () -> (CheckedContinuation<T, Error>?, (@Sendable () -> Void)?) in
+            guard !done else { return (nil, nil) }
+            done = true
+            defer { continuation = nil; cleanup = nil }
+            return (continuation, cleanup)
+        }
+        guard let waiter else { return false }
+        waiter.resume(with: result)
+        action?()
+        return true
     }
 }
 

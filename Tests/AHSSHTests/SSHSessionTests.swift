@@ -68,6 +68,65 @@ final class SSHSessionTests: XCTestCase {
         await fixture.stop()
     }
 
+    /// sshd (MaxSessions 3) refuses opens beyond three channels ("no more sessions"); the
+    /// session queues them and opens each when one of its channels is freed. Everything
+    /// runs under a deadline: this test once hung inside the full suite (a lost wake-up of
+    /// the session thread, see SessionCore.runTasks), and a hang must fail, not stall CI.
+    func testChannelsBeyondMaxSessionsWaitInsteadOfFailing() async throws {
+        try Requirement.sshd()
+        let fixture = try await SSHFixture.start(maxSessions: 3)
+        let session = try await fixture.connect()
+        let (results, elapsed) = try await withDeadline(60, "8 commands on a session that sshd limits to 3 channels") {
+            let started = ContinuousClock.now
+            let results = try await withThrowingTaskGroup(of: String.self) { group in
+                for index in 0..<8 {
+                    group.addTask { try await session.run("sleep 0.4; echo \(index)").stdout }
+                }
+                var all: [String] = []
+                for try await stdout in group { all.append(stdout) }
+                return all
+            }
+            return (results, ContinuousClock.now - started)
+        }
+        XCTAssertEqual(results.sorted(), (0..<8).map { "\($0)\n" }.sorted())
+        // Three at a time: at least three rounds of 0.4 s; and sshd did refuse opens.
+        XCTAssertGreaterThanOrEqual(elapsed, .milliseconds(1_200))
+        XCTAssertTrue(fixture.daemon.process.stderr.contains("no more sessions"), fixture.daemon.process.stderr)
+        XCTAssertTrue(session.isAlive)
+        try await withDeadline(10, "closing the session") { await session.close() }
+        await fixture.stop()
+    }
+
+    /// Requests that cause no SSH traffic (closing channels that already ended) reach the
+    /// session thread only through its wake-up pipe: thousands of them from four tasks at
+    /// once, on a session with no keepalive, must all be answered. Before the fix in
+    /// SessionCore.runTasks one post in a few thousand was lost and its caller hung.
+    func testRequestsWithoutTrafficAlwaysWakeTheSessionThread() async throws {
+        try Requirement.sshd()
+        let fixture = try await SSHFixture.start()
+        let session = try await fixture.connect()
+        let channel = try await session.exec("true")
+        _ = try await channel.collectOutput(limit: 1024)
+        let exit = try await channel.waitForExit()
+        XCTAssertEqual(exit, .exited(0))
+        let answered = try await withDeadline(60, "20,000 requests posted to an idle session") {
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        for _ in 0..<5_000 { await channel.close() }
+                        return 5_000
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+        }
+        XCTAssertEqual(answered, 20_000)
+        let after = try await session.run("echo still")
+        XCTAssertEqual(after.stdout, "still\n")
+        try await withDeadline(10, "closing the session") { await session.close() }
+        await fixture.stop()
+    }
+
     func testStdinIsEchoedIntactThroughCat() async throws {
         try Requirement.sshd()
         let fixture = try await SSHFixture.start()

@@ -14,22 +14,22 @@ final class MigrationTests: XCTestCase {
     func testNewStateFileIsMigratedToTheLatestVersion() throws {
         let fixture = try StoreFixture()
         let database = try StateDatabase.open(path: fixture.path)
-        XCTAssertEqual(StateSchema.latestVersion, 3)
+        XCTAssertEqual(StateSchema.latestVersion, 4)
         XCTAssertEqual(try database.withConnection { try $0.userVersion() }, StateSchema.latestVersion)
-        XCTAssertEqual(try tables(database), ["executor_facts", "executors", "identity_history", "join_tokens", "tunnels"])
+        XCTAssertEqual(try tables(database), ["executor_facts", "executors", "identity_history", "join_tokens", "session_events", "sessions", "tunnels"])
     }
 
     func testMigrateReportsWhatItApplied() throws {
         let fixture = try StoreFixture()
         let database = try fixture.openDatabase()
         let first = try Migrator.migrate(database, with: StateSchema.migrations)
-        XCTAssertEqual(first, MigrationReport(fromVersion: 0, toVersion: 3, applied: [1, 2, 3]))
+        XCTAssertEqual(first, MigrationReport(fromVersion: 0, toVersion: 4, applied: [1, 2, 3, 4]))
         let second = try Migrator.migrate(database, with: StateSchema.migrations)
-        XCTAssertEqual(second, MigrationReport(fromVersion: 3, toVersion: 3, applied: []))
+        XCTAssertEqual(second, MigrationReport(fromVersion: 4, toVersion: 4, applied: []))
     }
 
     /// A state file of the previous release (schema 2) opens as a `StateStore`: migrated to
-    /// 3 (the retention indexes), its rows intact.
+    /// the latest (the retention indexes, then the session tables), its rows intact.
     func testAVersion2StateFileMigratesWithItsRows() async throws {
         let fixture = try StoreFixture()
         do {
@@ -45,13 +45,14 @@ final class MigrationTests: XCTestCase {
         }
         let store = try await fixture.openStore()
         let version = try store.tables.database.withConnection { try $0.userVersion() }
-        XCTAssertEqual(version, 3)
+        XCTAssertEqual(version, StateSchema.latestVersion)
         let indexes = try store.tables.database.withConnection { connection in
             try connection.query("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%_by_%' ORDER BY name") {
                 try $0.string(0)
             }
         }
-        XCTAssertEqual(indexes, ["identity_history_by_executor", "identity_history_by_time", "tunnels_by_executor", "tunnels_by_start"])
+        XCTAssertEqual(indexes, ["identity_history_by_executor", "identity_history_by_time", "session_events_by_type", "tunnels_by_executor",
+                                 "tunnels_by_start"])
         let tunnels = try await store.tunnels(executorName: "n1", limit: 10)
         XCTAssertEqual(tunnels.map(\.subject), ["alice"])
         let next = store.tunnelStarted(TunnelAttempt(subject: nil, executorName: "n1", port: 22, remote: "r", result: "407", detail: ""),

@@ -36,9 +36,12 @@ final class TunnelJoinTests: XCTestCase {
         func channelInactive(context: ChannelHandlerContext) { inputClosed.succeed(()) }
     }
 
-    /// A connected pair: the client end (with a Sink) and the accepted end (for the tunnel,
-    /// holding a TunnelPrelude until joined), accepted on `loop`.
-    private func pair(acceptOn loop: EventLoop, clientAutoRead: Bool = true) async throws -> (client: Channel, sink: Sink, accepted: Channel) {
+    /// A connected pair: the client end (with a Sink, reachable only on the client's loop,
+    /// hence NIOLoopBound) and the accepted end (for the tunnel, holding a TunnelPrelude until
+    /// joined), accepted on `loop`.
+    private func pair(acceptOn loop: EventLoop, clientAutoRead: Bool = true) async throws
+        -> (client: Channel, sink: NIOLoopBound<Sink>, inputClosed: EventLoopFuture<Void>, accepted: Channel)
+    {
         let acceptedPromise = loop.makePromise(of: Channel.self)
         let server = try await ServerBootstrap(group: loop)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
@@ -50,15 +53,23 @@ final class TunnelJoinTests: XCTestCase {
             }
             .bind(host: "127.0.0.1", port: 0).get()
         let clientLoop = group.next()
-        let sink = Sink(loop: clientLoop)
+        let sinkPromise = clientLoop.makePromise(of: NIOLoopBound<Sink>.self)
         let client = try await ClientBootstrap(group: clientLoop)
             .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .channelOption(ChannelOptions.autoRead, value: clientAutoRead)
-            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(sink) } }
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sink = Sink(loop: channel.eventLoop)
+                    try channel.pipeline.syncOperations.addHandler(sink)
+                    sinkPromise.succeed(NIOLoopBound(sink, eventLoop: channel.eventLoop))
+                }
+            }
             .connect(to: server.localAddress!).get()
+        let sink = try await sinkPromise.futureResult.get()
+        let inputClosed = try await client.eventLoop.submit { sink.value.inputClosed.futureResult }.get()
         let accepted = try await acceptedPromise.futureResult.get()
         try await server.close()
-        return (client, sink, accepted)
+        return (client, sink, inputClosed, accepted)
     }
 
     func testBytesBothWaysEarlyBytesFirstAndHalfClose() async throws {
@@ -72,13 +83,13 @@ final class TunnelJoinTests: XCTestCase {
         try await a.client.writeAndFlush(a.client.allocator.buffer(string: "request")).get()
         // Half-close from a: b sees the end of input and can still answer.
         try await a.client.close(mode: .output).get()
-        try await b.sink.inputClosed.futureResult.get()
-        let atB = try await b.client.eventLoop.submit { String(buffer: b.sink.received) }.get()
+        try await b.inputClosed.get()
+        let atB = try await b.client.eventLoop.submit { String(buffer: b.sink.value.received) }.get()
         XCTAssertEqual(atB, "early|request")
         try await b.client.writeAndFlush(b.client.allocator.buffer(string: "answer")).get()
         try await b.client.close(mode: .output).get()
-        try await a.sink.inputClosed.futureResult.get()
-        let atA = try await a.client.eventLoop.submit { String(buffer: a.sink.received) }.get()
+        try await a.inputClosed.get()
+        let atA = try await a.client.eventLoop.submit { String(buffer: a.sink.value.received) }.get()
         XCTAssertEqual(atA, "banner|answer")
         let summary = try await done.get()
         XCTAssertEqual(summary.bytesForward, "early|request".utf8.count)
@@ -118,15 +129,15 @@ final class TunnelJoinTests: XCTestCase {
         XCTAssertEqual(current, previous, "the writer kept going although nobody reads")
         XCTAssertLessThan(current, total / 4, "the tunnel buffered \(current) bytes for a stalled reader")
         XCTAssertFalse(a.client.isWritable)
-        let deliveredWhileStalled = try await b.client.eventLoop.submit { b.sink.count }.get()
+        let deliveredWhileStalled = try await b.client.eventLoop.submit { b.sink.value.count }.get()
         XCTAssertEqual(deliveredWhileStalled, 0)
         // Resume reading: all of it arrives, intact.
         try await b.client.setOption(ChannelOptions.autoRead, value: true).get()
         b.client.read()
         try await EventLoopFuture.andAllSucceed(writes, on: a.client.eventLoop).get()
         try await a.client.close(mode: .output).get()
-        try await b.sink.inputClosed.futureResult.get()
-        let (count, digest) = try await b.client.eventLoop.submit { (b.sink.count, b.sink.hasher.finalize()) }.get()
+        try await b.inputClosed.get()
+        let (count, digest) = try await b.client.eventLoop.submit { (b.sink.value.count, b.sink.value.hasher.finalize()) }.get()
         XCTAssertEqual(count, total)
         XCTAssertEqual(Array(digest), Array(expected.finalize()))
         try await b.client.close().get()

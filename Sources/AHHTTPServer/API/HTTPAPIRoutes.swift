@@ -11,6 +11,9 @@ import NIOHTTP1
 /// - `GET /api/v1/readyz` needs no token: load balancers and orchestrators probe it and cannot
 ///   hold a user JWT, and it reveals nothing beyond "this process answers".
 /// - `GET /api/v1/executors` needs a token with role ≥ viewer.
+/// - `GET /api/v1/tunnels` (the tunnel audit, paged) needs role ≥ operator.
+/// - `GET /metrics` (Prometheus text) needs role ≥ viewer; served only when `metrics` is set
+///   (`ah serve --metrics-listen` serves it without a token on a separate address instead).
 /// - `CONNECT NAME:PORT` goes to `tunnels` (the connection handler takes it before it gets
 ///   here); without an ingress it is refused with 405.
 public struct HTTPAPIRoutes: Sendable {
@@ -23,6 +26,12 @@ public struct HTTPAPIRoutes: Sendable {
     /// False while the access point is starting or draining: readyz answers 503 then.
     public let readiness: @Sendable () async -> Bool
     public let logger: Logger
+    /// Counts every response and serves `GET /metrics`; nil: no metrics.
+    public var metrics: (any MetricsSource)?
+    /// Serves `GET /api/v1/tunnels`; nil: 404.
+    public var tunnelAudit: (any TunnelAuditSource)?
+    /// Serves `/api/v1/sessions...` (SessionsEndpoint.swift); nil: 404.
+    public var sessions: (any SessionsEndpoint)?
 
     public init(authority: UserTokenAuthority, executors: any ExecutorDirectory,
                 tunnels: (any TunnelIngress)? = nil, verifier: (any UserTokenVerifying)? = nil,
@@ -36,13 +45,15 @@ public struct HTTPAPIRoutes: Sendable {
         self.logger = logger
     }
 
-    private enum Endpoint: CaseIterable {
-        case readyz, executors
+    enum Endpoint: CaseIterable {
+        case readyz, executors, tunnels, metrics
 
         var path: String {
             switch self {
             case .readyz: return "/api/v1/readyz"
             case .executors: return "/api/v1/executors"
+            case .tunnels: return "/api/v1/tunnels"
+            case .metrics: return "/metrics"
             }
         }
 
@@ -50,12 +61,27 @@ public struct HTTPAPIRoutes: Sendable {
         var requiredRole: Role? {
             switch self {
             case .readyz: return nil
-            case .executors: return .viewer
+            case .executors, .metrics: return .viewer
+            case .tunnels: return .operator
             }
         }
     }
 
     public func respond(to request: HTTPAPIRequest) async -> HTTPAPIResponse {
+        let response = await answer(request)
+        metrics?.requestServed(route: Self.route(of: request), status: Int(response.status.code))
+        return response
+    }
+
+    /// The request's route as a metric label: an endpoint's path, `CONNECT`, or `unmatched`
+    /// (never the raw path, which the client chooses).
+    static func route(of request: HTTPAPIRequest) -> String {
+        if request.method == .CONNECT { return "CONNECT" }
+        if let sessions = sessionsRoute(request.path) { return sessions }
+        return Endpoint.allCases.first { $0.path == request.path }?.path ?? "unmatched"
+    }
+
+    private func answer(_ request: HTTPAPIRequest) async -> HTTPAPIResponse {
         if request.method == .CONNECT {
             // The decoder stops parsing after a CONNECT head (the rest would be tunnel bytes),
             // so the connection cannot carry another request: close it.
@@ -65,6 +91,7 @@ public struct HTTPAPIRoutes: Sendable {
         guard request.uri.hasPrefix("/") else {
             return .problem(.badRequest("request target must be a path starting with '/'"))
         }
+        if let response = await answerSessions(request) { return response }
         guard let endpoint = Endpoint.allCases.first(where: { $0.path == request.path }) else {
             return .problem(.notFound("no such resource: \(request.path.prefix(200))"))
         }
@@ -77,6 +104,8 @@ public struct HTTPAPIRoutes: Sendable {
         switch endpoint {
         case .readyz: return await readyz()
         case .executors: return await listExecutors()
+        case .tunnels: return await listTunnels(request)
+        case .metrics: return await scrape()
         }
     }
 

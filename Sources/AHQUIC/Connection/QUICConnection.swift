@@ -1,5 +1,6 @@
 import AHSPIFFE
 import AHLogFields
+import AHGnuTLS
 import CNgtcp2
 import Logging
 import NIOCore
@@ -258,7 +259,7 @@ public final class QUICConnection: @unchecked Sendable, CustomStringConvertible 
             }
         }
         guard rc == 0, let session else {
-            throw QUICError.credentials("creating TLS session: \(gnutlsErrorString(rc))")
+            throw QUICError.credentials("creating TLS session: \(GnuTLSError.reason(rc))")
         }
         tls = session
         ngtcp2_conn_set_tls_native_handle(conn, UnsafeMutableRawPointer(session))

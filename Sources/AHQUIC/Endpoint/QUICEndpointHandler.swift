@@ -323,7 +323,7 @@ final class QUICEndpointHandler: ChannelInboundHandler, QUICConnectionOwner, @un
         guard handshaking.remove(id) != nil else { return }
         refused.insert(id)
         let reason = connection.closeError ?? .connectionClosed
-        server?.events?.yield(.refused(reason: "\(reason)", remote: connection.remoteAddress))
+        server?.events?.yield(.refused(reason: reason, remote: connection.remoteAddress))
     }
 
     func connectionReleased(_ connection: QUICConnection) {
@@ -332,7 +332,7 @@ final class QUICEndpointHandler: ChannelInboundHandler, QUICConnectionOwner, @un
         if refused.remove(id) != nil {
             // Already reported as refused.
         } else if handshaking.remove(id) != nil {
-            server?.events?.yield(.refused(reason: "\(reason)", remote: connection.remoteAddress))
+            server?.events?.yield(.refused(reason: reason, remote: connection.remoteAddress))
         } else if live[id] != nil {
             server?.events?.yield(.closed(peer: connection.peerIdentity, reason: reason))
         }

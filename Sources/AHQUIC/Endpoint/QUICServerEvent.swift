@@ -8,7 +8,7 @@ public enum QUICServerEvent: Sendable, CustomStringConvertible {
     /// A peer completed the handshake and passed the peer policy.
     case connected(peer: SPIFFEID, remote: SocketAddress)
     /// A handshake ended without a connection (refused certificate, policy, timeout, ...).
-    case refused(reason: String, remote: SocketAddress)
+    case refused(reason: QUICError, remote: SocketAddress)
     /// An established connection ended.
     case closed(peer: SPIFFEID?, reason: QUICError)
 

@@ -432,7 +432,8 @@ public final class QUICStreamChannel: Channel, ChannelCore, @unchecked Sendable 
             let buffers = pendingReads
             pendingReads.removeAll()
             pendingReadBytes = 0
-            for buffer in buffers { pipeline.fireChannelRead(NIOAny(buffer)) }
+            // The channel's own loop: the synchronous pipeline entry point for channel implementations.
+            for buffer in buffers { pipeline.syncOperations.fireChannelRead(NIOAny(buffer)) }
             pipeline.fireChannelReadComplete()
             connection.creditConsumed(streamID: streamID, bytes: delivered)
             if channelClosed { return }

@@ -73,9 +73,3 @@ public final class TLSCredentials: @unchecked Sendable {
         }
     }
 }
-
-/// GnuTLS's text and name for `code` (the shared `GnuTLSError.reason`), for the QUIC
-/// connection's session set-up message.
-func gnutlsErrorString(_ code: Int32) -> String {
-    GnuTLSError.reason(code)
-}

@@ -8,6 +8,7 @@ public enum StateSchema {
         Migration(version: 1, summary: "join tokens, executors, identity history", sql: identityV1),
         Migration(version: 2, summary: "executor facts from Hello, tunnel audit", sql: registryV2),
         Migration(version: 3, summary: "time indexes for audit retention", sql: retentionV3),
+        Migration(version: 4, summary: "leader sessions and their events", sql: EventSchema.sessionsV4),
     ]
 
     /// The schema version this build writes.

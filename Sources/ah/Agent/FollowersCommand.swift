@@ -18,7 +18,9 @@ struct FollowersCommand: AsyncParsableCommand {
             (`ah agent followers stop` ends it at once). --no-daemon runs in this process instead.
             """,
         subcommands: [FollowersListCommand.self, FollowersRunCommand.self, FollowersSessionCommand.self,
-                      FollowersDaemonCommand.self, FollowersStopCommand.self]
+                      FollowersDaemonCommand.self, FollowersStopCommand.self,
+                      FollowersSlurpCommand.self,
+                      FollowersSyncFenceCommand.self, FollowersMomentsCommand.self, FollowersSeekCommand.self]
     )
 }
 

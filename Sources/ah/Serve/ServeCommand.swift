@@ -56,6 +56,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("audit-retention"), help: ArgumentHelp("How long rows of the tunnel audit and the identity history are kept (pruned hourly).", valueName: "duration"))
     var auditRetention: HumanDuration = HumanDuration(seconds: 30 * 86400)
 
+    @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Also serve GET /metrics here, without a token (keep it to the scraper's network); without it /metrics is on --http-listen with a token (role viewer or higher).", valueName: "host:port"))
+    var metricsListen: HostPort?
+
     @Option(name: .customLong("max-http-connections"), help: ArgumentHelp("Concurrent HTTP connections (REST and tunnels) accepted; more are closed at once.", valueName: "count"))
     var maxHTTPConnections: Int = 1024
 
@@ -110,6 +113,10 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.httpHost = httpListen.host
         configuration.httpPort = httpListen.port
         configuration.shutdownGrace = TimeInterval(shutdownGrace.seconds)
+        if let metricsListen {
+            configuration.metricsHost = metricsListen.host
+            configuration.metricsPort = metricsListen.port
+        }
         configuration.server.auditRetention = .seconds(auditRetention.seconds)
         configuration.http.maxConnections = maxHTTPConnections
         if let oidcIssuer, let oidcJWKSFile {
@@ -123,6 +130,9 @@ struct ServeCommand: AsyncParsableCommand {
             // Scripts and tests wait for these lines on stdout.
             print("quic listening on \(HostPort(host: quicHost, port: started.quicAddress.port ?? 0))")
             print("http listening on \(HostPort(host: httpHost, port: started.httpAddress.port ?? 0))")
+            if let metricsListen, let address = started.metricsAddress {
+                print("metrics listening on \(HostPort(host: metricsListen.host, port: address.port ?? 0))")
+            }
             print("ca pin \(started.caPin)")
             fflush(nil)
         }

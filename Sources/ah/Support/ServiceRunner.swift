@@ -11,7 +11,13 @@ import UnixSignals
 /// swift-service-lifecycle's `UnixSignalsSequence`, escalates.
 enum ServiceRunner {
     static func run(_ services: [any Service], logger: Logger) async throws {
-        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
+        // A service that returns on its own has decided to stop (the leader service's idle
+        // exit, `followers stop`): the group then shuts down gracefully instead of
+        // reporting "a service has finished unexpectedly".
+        let configured = services.map {
+            ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .gracefullyShutdownGroup)
+        }
+        let group = ServiceGroup(configuration: .init(services: configured, logger: logger))
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         try await withThrowingTaskGroup(of: Bool.self) { tasks in
             tasks.addTask {

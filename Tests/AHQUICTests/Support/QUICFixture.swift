@@ -50,10 +50,12 @@ final class QUICFixture {
         QUICConfiguration(identity: identity(files ?? clientFiles), peerPolicy: policy ?? .exact(serverID))
     }
 
+    /// `initializer` comes before `onConnection` so that a trailing closure is the stream
+    /// initializer (forward matching; the old order relied on deprecated backward matching).
     func startServer(
         _ configuration: QUICConfiguration? = nil,
-        onConnection: @escaping @Sendable (QUICConnection) -> Void = { _ in },
-        initializer: @escaping @Sendable (QUICStreamChannel) -> EventLoopFuture<Void> = { $0.pipeline.addHandler(EchoStreamHandler()) }
+        initializer: @escaping @Sendable (QUICStreamChannel) -> EventLoopFuture<Void> = { $0.addLoopBoundHandler(EchoStreamHandler()) },
+        onConnection: @escaping @Sendable (QUICConnection) -> Void = { _ in }
     ) async throws -> QUICServer {
         try await QUICServer.bind(host: "127.0.0.1", port: 0, configuration: configuration ?? serverConfiguration(),
                                   group: group, logger: logger, onConnection: onConnection,
@@ -64,6 +66,14 @@ final class QUICFixture {
                  inboundStreamInitializer: (@Sendable (QUICStreamChannel) -> EventLoopFuture<Void>)? = nil) async throws -> QUICConnection {
         try await QUICClient.connect(to: server.localAddress, configuration: configuration ?? clientConfiguration(),
                                      group: group, logger: logger, inboundStreamInitializer: inboundStreamInitializer)
+    }
+}
+
+extension Channel {
+    /// Adds a handler confined to this channel's loop. Handlers are not Sendable, so they go in
+    /// through the synchronous pipeline: stream initializers already run on the stream's loop.
+    func addLoopBoundHandler(_ handler: some ChannelHandler) -> EventLoopFuture<Void> {
+        eventLoop.makeCompletedFuture { try self.pipeline.syncOperations.addHandler(handler) }
     }
 }
 

@@ -1,0 +1,171 @@
+import Crypto
+import Foundation
+
+/// One path of a synced tree: what the fence compares and the receiver reproduces.
+/// Permissions beyond the executable bit, owners, times and extended attributes are not
+/// synced (the receiver writes files 0644 or 0755 and directories 0755).
+public struct ManifestEntry: Sendable, Hashable, Codable {
+    public enum Kind: String, Sendable, Hashable, Codable {
+        case file = "f"
+        case directory = "d"
+        case symlink = "l"
+    }
+
+    /// Relative to the tree's root, `/`-separated, no `.`/`..`/empty components (`SyncPath`).
+    public var path: String
+    public var kind: Kind
+    /// Files: any of the owner/group/other execute bits set.
+    public var executable: Bool
+    /// Files: length in bytes (0 otherwise).
+    public var size: Int64
+    /// Files: SHA-256 of the content, lowercase hex (empty otherwise).
+    public var sha256: String
+    /// Symlinks: the link's target as stored (empty otherwise).
+    public var target: String
+
+    public init(path: String, kind: Kind, executable: Bool = false, size: Int64 = 0, sha256: String = "", target: String = "") {
+        self.path = path
+        self.kind = kind
+        self.executable = kind == .file ? executable : false
+        self.size = kind == .file ? size : 0
+        self.sha256 = kind == .file ? sha256 : ""
+        self.target = kind == .symlink ? target : ""
+    }
+
+    public static func file(_ path: String, size: Int64, sha256: String, executable: Bool = false) -> ManifestEntry {
+        ManifestEntry(path: path, kind: .file, executable: executable, size: size, sha256: sha256)
+    }
+
+    public static func directory(_ path: String) -> ManifestEntry { ManifestEntry(path: path, kind: .directory) }
+
+    public static func symlink(_ path: String, target: String) -> ManifestEntry { ManifestEntry(path: path, kind: .symlink, target: target) }
+
+    /// Same content, type, mode and target (what the root hash covers).
+    public func sameContent(as other: ManifestEntry) -> Bool {
+        kind == other.kind && executable == other.executable && size == other.size && sha256 == other.sha256 && target == other.target
+    }
+
+    // Compact keys on the wire (a manifest of 50,000 entries is sent as JSON when a follower
+    // has to list its tree): p, t, x, s, h, l.
+    enum CodingKeys: String, CodingKey {
+        case path = "p", kind = "t", executable = "x", size = "s", sha256 = "h", target = "l"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(path: try container.decode(String.self, forKey: .path),
+                  kind: try container.decode(Kind.self, forKey: .kind),
+                  executable: try container.decodeIfPresent(Bool.self, forKey: .executable) ?? false,
+                  size: try container.decodeIfPresent(Int64.self, forKey: .size) ?? 0,
+                  sha256: try container.decodeIfPresent(String.self, forKey: .sha256) ?? "",
+                  target: try container.decodeIfPresent(String.self, forKey: .target) ?? "")
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(path, forKey: .path)
+        try container.encode(kind, forKey: .kind)
+        switch kind {
+        case .file:
+            if executable { try container.encode(true, forKey: .executable) }
+            try container.encode(size, forKey: .size)
+            try container.encode(sha256, forKey: .sha256)
+        case .symlink:
+            try container.encode(target, forKey: .target)
+        case .directory:
+            break
+        }
+    }
+}
+
+/// A whole tree: entries sorted by the UTF-8 bytes of their paths, and its root hash.
+public struct Manifest: Sendable, Equatable {
+    public private(set) var entries: [ManifestEntry]
+    /// `sha256:HEX` over the entries (`RootHash`): the snapshot id.
+    public let rootHash: String
+
+    public init(entries: [ManifestEntry]) {
+        self.entries = entries.sorted { SyncPath.precedes($0.path, $1.path) }
+        self.rootHash = RootHash.compute(self.entries)
+    }
+
+    public static let empty = Manifest(entries: [])
+
+    public var count: Int { entries.count }
+
+    /// Entries by path.
+    public func byPath() -> [String: ManifestEntry] {
+        var map = [String: ManifestEntry](minimumCapacity: entries.count)
+        for entry in entries { map[entry.path] = entry }
+        return map
+    }
+
+    /// Total bytes of the files.
+    public var totalBytes: Int64 { entries.reduce(0) { $0 + $1.size } }
+}
+
+/// The snapshot id: SHA-256 over the manifest's entries in ascending byte order of their
+/// UTF-8 paths, each encoded as NUL-terminated fields (docs/protocol.md, "Snapshot id"):
+///
+///     file:     "F" 0 path 0 ("x" | "-") 0 size-in-decimal 0 sha256-lowercase-hex 0
+///     dir:      "D" 0 path 0
+///     symlink:  "L" 0 path 0 target 0
+///
+/// Neither paths nor targets can contain NUL, and each type has a fixed field count, so the
+/// byte string is unambiguous. The empty tree's id is SHA-256 of nothing.
+public enum RootHash {
+    public static let prefix = "sha256:"
+
+    /// `entries` must already be sorted (`Manifest` sorts them).
+    public static func compute(_ entries: [ManifestEntry]) -> String {
+        var hasher = SHA256()
+        var buffer = [UInt8]()
+        buffer.reserveCapacity(64 * 1024)
+        for entry in entries {
+            encode(entry, into: &buffer)
+            if buffer.count >= 60 * 1024 {
+                hasher.update(data: buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        hasher.update(data: buffer)
+        return prefix + Hex.string(hasher.finalize())
+    }
+
+    static func encode(_ entry: ManifestEntry, into buffer: inout [UInt8]) {
+        switch entry.kind {
+        case .file:
+            buffer.append(UInt8(ascii: "F")); buffer.append(0)
+            buffer.append(contentsOf: entry.path.utf8); buffer.append(0)
+            buffer.append(UInt8(ascii: entry.executable ? "x" : "-")); buffer.append(0)
+            buffer.append(contentsOf: String(entry.size).utf8); buffer.append(0)
+            buffer.append(contentsOf: entry.sha256.utf8); buffer.append(0)
+        case .directory:
+            buffer.append(UInt8(ascii: "D")); buffer.append(0)
+            buffer.append(contentsOf: entry.path.utf8); buffer.append(0)
+        case .symlink:
+            buffer.append(UInt8(ascii: "L")); buffer.append(0)
+            buffer.append(contentsOf: entry.path.utf8); buffer.append(0)
+            buffer.append(contentsOf: entry.target.utf8); buffer.append(0)
+        }
+    }
+}
+
+/// Lowercase hex of bytes.
+public enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    public static func string<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        var out = [UInt8]()
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// True for 64 lowercase hex digits (a SHA-256).
+    public static func isSHA256(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+}

@@ -1,0 +1,104 @@
+import AHTestSupport
+import Foundation
+import XCTest
+
+/// From `ah agent followers run` on a real fleet (a follower behind `ah serve`, the leader's
+/// own executor enrolled and named by `agent_state_dir`) to SSE read by curl.
+final class SessionEventsFleetTests: XCTestCase {
+    func testAFollowersRunShowsUpInTheSessionEventStream() async throws {
+        try Requirement.sshd()
+        let fleet = try LeaderFixture()
+        do {
+            try await runAndRead(fleet)
+        } catch {
+            await fleet.stop()
+            throw error
+        }
+        await fleet.stop()
+    }
+
+    private func runAndRead(_ fleet: LeaderFixture) async throws {
+        try await fleet.start(accessPointFollowers: [("f1", ["os": "linux"])])
+        try await fleet.tunnels.addExecutor("leader")
+        try fleet.writeConfig(extraFleet: "agent_state_dir = \"\(fleet.directory.file("agent-leader").path)\"")
+
+        let run = try await fleet.runJSON(["--", "sh", "-c", "echo hello; echo oops >&2"])
+        XCTAssertEqual(run.result.exit, .exited(0), run.result.transcript)
+        let sessionCommand = try await fleet.followers(["session", "--json"])
+        let session = try XCTUnwrap((try JSONSerialization.jsonObject(with: sessionCommand.stdout) as? [String: Any])?["id"] as? String,
+                                    sessionCommand.transcript)
+
+        let viewer = try await fleet.tunnels.userToken("watcher", role: "viewer").jwt
+        let events = SessionEventsFixtureClient(base: fleet.tunnels.httpURL, token: viewer)
+        // The uplink delivers asynchronously after the run answered: wait for its summary.
+        let last = try await events.waitForType("summary", session: session)
+
+        let curl = ChildProcess(executable: URL(fileURLWithPath: "/usr/bin/curl"),
+                                arguments: ["-sN", "-H", "Authorization: Bearer \(viewer)",
+                                            "\(fleet.tunnels.httpURL)/api/v1/sessions/\(session)/events"])
+        try curl.start()
+        _ = try await curl.waitForLine(withPrefix: "id: \(last)", timeout: 30)
+        var blocks = SSEBlock.parse(curl.stdout)
+        for _ in 0..<500 where blocks.last?.id != last {
+            try await Task.sleep(for: .milliseconds(10))
+            blocks = SSEBlock.parse(curl.stdout)
+        }
+        _ = await curl.terminate(grace: 1)
+        XCTAssertEqual(blocks.map(\.id), Array(1...last), "gap-free seq from 1")
+        let types = blocks.map(\.event)
+        XCTAssertEqual(types.first, "followersCatalog", "\(types)")
+        XCTAssertEqual(types.last, "summary", "\(types)")
+        func index(_ type: String, _ match: (SSEBlock) -> Bool = { _ in true }) -> Int? {
+            blocks.firstIndex { $0.event == type && match($0) }
+        }
+        let fixed = try XCTUnwrap(index("connect.path.fixed") { $0.data["host"] as? String == "f1" }, "\(types)")
+        let started = try XCTUnwrap(index("hostStarted") { $0.data["host"] as? String == "f1" }, "\(types)")
+        let log = try XCTUnwrap(index("hostLog") { $0.data["stream"] as? String == "stdout" && $0.data["text"] as? String == "hello\n" },
+                                "\(blocks.map(\.data))")
+        let errors = try XCTUnwrap(index("hostLog") { $0.data["stream"] as? String == "stderr" }, "\(types)")
+        let exited = try XCTUnwrap(index("hostExited") { $0.data["host"] as? String == "f1" }, "\(types)")
+        // The host is announced, then its path fixed (connecting is part of its run), then its output and exit.
+        XCTAssertTrue(started < log && fixed < log && log < exited && errors < exited, "\(types)")
+        XCTAssertEqual(blocks[exited].data["status"] as? String, "passed")
+        XCTAssertEqual(blocks.last?.data["passed"] as? [String], ["f1"])
+
+        let sessions = try await events.json("/api/v1/sessions")
+        let row = (sessions["items"] as? [[String: Any]])?.first { $0["id"] as? String == session }
+        XCTAssertEqual(row?["leader"] as? String, "leader")
+        let info = try await events.json("/api/v1/sessions/\(session)/info")
+        let follower = (info["followers"] as? [[String: Any]])?.first
+        XCTAssertEqual(follower?["name"] as? String, "f1")
+        XCTAssertEqual(follower?["health"] as? String, "ok")
+    }
+}
+
+/// REST reads with curl for tests that have no `SessionEventsFixture`.
+struct SessionEventsFixtureClient {
+    let base: String
+    let token: String
+
+    func json(_ path: String) async throws -> [String: Any] {
+        let result = try await ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/curl"),
+                                                 ["-sf", "-H", "Authorization: Bearer \(token)", "-H", "Accept: application/json", base + path],
+                                                 timeout: 30)
+        XCTAssertEqual(result.exit, .exited(0), result.transcript)
+        return (try? JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]) ?? [:]
+    }
+
+    /// The seq of the session's first event of `type`, once the access point has it.
+    func waitForType(_ type: String, session: String, timeout: Double = 60) async throws -> Int64 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let result = try await ProcessRunner.run(
+                URL(fileURLWithPath: "/usr/bin/curl"),
+                ["-s", "-H", "Authorization: Bearer \(token)", "-H", "Accept: application/json",
+                 "\(base)/api/v1/sessions/\(session)/events?type=\(type)&limit=1"], timeout: 30)
+            let page = (try? JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]) ?? [:]
+            if let seq = (page["items"] as? [[String: Any]])?.first?["seq"] as? Int { return Int64(seq) }
+            // Delivery is asynchronous and publishes nothing the test could await from outside.
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        XCTFail("no \(type) event of session \(session) at the access point after \(timeout) s")
+        return 0
+    }
+}

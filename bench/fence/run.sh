@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# bench/fence/run.sh — `ah agent followers sync-fence` against `rsync -a` over OpenSSH
+# ControlMaster, on one workspace, in one run.
+#
+#   bench/fence/run.sh
+#
+# The workspace: FILES files (default 50,000) in 500 directories, MIB MiB of random content
+# in all (default 400), made once. The fleet: FOLLOWERS followers (default 4), each a real
+# sshd on its own 127.0.0.1 port behind its own `ah agent enroll`, all behind one `ah serve`;
+# the leader service reaches them through the access point (connect = "access-point").
+# rsync reaches the same sshds directly, 4 in parallel, each over a ControlMaster connection
+# made beforehand. Every follower has one workspace for ah and another for rsync.
+#
+# Measured (wall time of the client process, leader service warm: sessions and helpers up):
+#   (a) initial   ah: sync-fence of the whole workspace into empty follower workspaces
+#                 (leader hashes everything and fills its content store, followers write it
+#                 all); rsync: `rsync -a` of the tree into empty directories, all followers
+#                 in parallel.                                          target ah ≤ 1.0× rsync
+#   (b) one file  one file changed, then sync-fence; then rsync -a of the same tree (also one
+#                 file to send). RUNS times, medians.                   target ah ≤ 0.1× rsync
+#   (c) no change sync-fence with nothing changed, RUNS times, median.   target ≤ 30 ms
+#   RSS           the leader service's VmHWM (peak) and VmRSS after the runs. target ≤ 128 MiB
+# Exit: 0 all PASS, 1 some FAIL, 2 could not measure. A summary JSON goes to bench/out/.
+# Must run as root (the sshds).
+#
+# Environment:
+#   FOLLOWERS=4  FILES=50000  MIB=400  RUNS=5  RUN_TIMEOUT=600
+#   AH_BINARY=PATH      the `ah` to measure (default .build/release/ah), copied into the work dir
+#   AH_SERVE_LOG_LEVEL=info  LEADER_LOG_LEVEL=info
+#   BENCH_TMPDIR=DIR    where the work dir goes (default /dev/shm if present, else /tmp)
+#   KEEP_WORK=1         keep the work dir after the run
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=../lib/bench.sh
+source "$ROOT/bench/lib/bench.sh"
+# shellcheck source=../lib/tls.sh
+source "$ROOT/bench/lib/tls.sh"
+# shellcheck source=../lib/sshd.sh
+source "$ROOT/bench/lib/sshd.sh"
+
+FOLLOWERS=${FOLLOWERS:-4}
+FILES=${FILES:-50000}
+MIB=${MIB:-400}
+RUNS=${RUNS:-5}
+RUN_TIMEOUT=${RUN_TIMEOUT:-600}
+AH_SERVE_LOG_LEVEL=${AH_SERVE_LOG_LEVEL:-info}
+LEADER_LOG_LEVEL=${LEADER_LOG_LEVEL:-info}
+
+case "${1:-}" in
+    "") ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) bench_die "unknown argument '$1' (try --help)" ;;
+esac
+for var in FOLLOWERS FILES MIB RUNS RUN_TIMEOUT; do
+    [[ ${!var} =~ ^[0-9]+$ && ${!var} -gt 0 ]] || bench_die "$var='${!var}' is not a positive number"
+done
+((FOLLOWERS <= 99)) || bench_die "at most 99 followers (names f01..f99)"
+
+# ---- tools -----------------------------------------------------------------------------
+for tool in ss python3 awk timeout getconf rsync; do
+    command -v "$tool" >/dev/null || bench_die "$tool is missing${tool:+ (apt-get install $tool)}"
+done
+bench_sshd_require
+SRC_AH=${AH_BINARY:-$ROOT/.build/release/ah}
+[[ -x $SRC_AH ]] || bench_die "no ah executable at $SRC_AH (build it, or set AH_BINARY)"
+
+# ---- work dir, cleanup -----------------------------------------------------------------
+if [[ -z ${BENCH_TMPDIR:-} ]]; then
+    if [[ -d /dev/shm && -w /dev/shm ]]; then BENCH_TMPDIR=/dev/shm; else BENCH_TMPDIR=${TMPDIR:-/tmp}; fi
+fi
+WORK=$(mktemp -d "$BENCH_TMPDIR/ah-fence-bench.XXXXXX")
+chmod 0755 "$WORK"
+mkdir -p "$WORK/bin" "$WORK/state"
+cp "$SRC_AH" "$WORK/bin/ah"
+AH=$WORK/bin/ah
+export XDG_STATE_HOME=$WORK/state AH_TOKEN_FILE=""
+
+SSHD_PIDS=() AGENT_PIDS=() AH_SERVER_PID="" CONFIGS=() PORTS=() NAMES=()
+cleanup() {
+    local cfg pid
+    set +e
+    for cfg in "${CONFIGS[@]}"; do "$AH" agent followers stop --fleet-config "$cfg" >/dev/null 2>&1; done
+    for cfg in "$WORK"/cm-*; do [[ -S $cfg ]] && ssh -F "$SSH_CONFIG" -o ControlPath="$cfg" -O exit x >/dev/null 2>&1; done
+    for pid in "${AGENT_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for pid in "${SSHD_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    bench_stop "$AH_SERVER_PID" 5
+    for pid in "${AGENT_PIDS[@]}" "${SSHD_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+    if [[ -n ${KEEP_WORK:-} ]]; then bench_log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- statistics ------------------------------------------------------------------------
+# p90 (nearest rank) of the numbers given as arguments.
+p90() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { i = int(NR * 0.9 + 0.999999); if (i < 1) i = 1; print v[i] }'; }
+ms() { awk -v ns="$1" 'BEGIN { printf "%.1f\n", ns / 1e6 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", a / b }'; }
+verdict() { awk -v r="$1" -v m="$2" 'BEGIN { print (r <= m) ? "PASS" : "FAIL" }'; }
+
+# ---- the fleet -------------------------------------------------------------------------
+KEYS=$WORK/keys
+mkdir -p "$KEYS" && chmod 0700 "$KEYS"
+ssh-keygen -q -t ed25519 -N '' -C bench-client -f "$KEYS/id_ed25519" </dev/null >/dev/null || bench_die "ssh-keygen failed"
+SSH_CONFIG=$WORK/ssh_config
+bench_ssh_client_config "$SSH_CONFIG.base" "$KEYS/id_ed25519"
+: >"$SSH_CONFIG"
+
+"$AH" serve --data-dir "$WORK/ap" --quic-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --log-level "$AH_SERVE_LOG_LEVEL" \
+    >"$WORK/ah-serve.out" 2>"$WORK/ah-serve.err" &
+AH_SERVER_PID=$!
+AH_QUIC_ADDR=$(bench_wait_for_line "$WORK/ah-serve.out" "quic listening on " 30 "$AH_SERVER_PID") ||
+    bench_die "ah serve did not announce its QUIC address: $(tail -c 1000 "$WORK/ah-serve.err")"
+AH_HTTP_ADDR=$(bench_wait_for_line "$WORK/ah-serve.out" "http listening on " 30 "$AH_SERVER_PID") ||
+    bench_die "ah serve did not announce its HTTP address: $(tail -c 1000 "$WORK/ah-serve.err")"
+AH_HTTP_ADDR=${AH_HTTP_ADDR%% *}
+PIN=$("$AH" ca pin --data-dir "$WORK/ap" 2>"$WORK/pin.err") || bench_die "ah ca pin failed: $(cat "$WORK/pin.err")"
+(umask 077 && "$AH" user token --data-dir "$WORK/ap" --sub bench --ttl 1d >"$WORK/jwt" 2>"$WORK/jwt.err") ||
+    bench_die "ah user token failed: $(cat "$WORK/jwt.err")"
+
+# Followers $1..$2: an sshd each (own host key) and an executor each; waits until every one
+# of them is connected and has reported its sshd host keys (the leader verifies against them).
+add_followers() {
+    local from=$1 to=$2 i name dir port token
+    token=$("$AH" token create --data-dir "$WORK/ap" --uses $((to - from + 1)) 2>"$WORK/token.err") ||
+        bench_die "ah token create failed: $(cat "$WORK/token.err")"
+    for ((i = from; i <= to; i++)); do
+        name=$(printf 'f%02d' "$i")
+        dir=$WORK/f/$name
+        mkdir -p "$dir" && chmod 0700 "$dir"
+        ssh-keygen -q -t ed25519 -N '' -C "bench-$name" -f "$dir/host_ed25519" </dev/null >/dev/null || bench_die "ssh-keygen failed"
+        cp "$KEYS/id_ed25519.pub" "$dir/authorized_keys" && chmod 0600 "$dir/authorized_keys"
+        port=$(bench_free_tcp_port)
+        bench_sshd_start sshd "$port" "$dir" "AllowTcpForwarding no" ||
+            bench_die "sshd $name did not start on 127.0.0.1:$port: $(tail -c 1000 "$dir/sshd.log")"
+        SSHD_PIDS+=("$BENCH_SSHD_PID")
+        "$AH" agent enroll --remote-server "quic://$AH_QUIC_ADDR" --state-dir "$WORK/exec/$name" --name "$name" \
+            --token "$token" --ca-pin "$PIN" --ssh-dst "127.0.0.1:$port" \
+            >"$WORK/exec-$name.out" 2>"$WORK/exec-$name.err" &
+        AGENT_PIDS+=("$!")
+        NAMES+=("$name")
+        PORTS+=("$port")
+        printf 'Host %s\n  HostName 127.0.0.1\n  Port %s\n' "$name" "$port" >>"$SSH_CONFIG"
+    done
+    local deadline=$((SECONDS + 120))
+    while ! "$AH" executors list --remote-server "http://$AH_HTTP_ADDR" --token "$(cat "$WORK/jwt")" --json 2>/dev/null |
+        python3 -c 'import json, sys
+want = set(sys.argv[1:])
+items = {i["name"]: i for i in json.load(sys.stdin)["items"]}
+ok = all(n in items and items[n]["state"] == "connected" and ((items[n].get("facts") or {}).get("sshHostKeys") or []) for n in want)
+sys.exit(0 if ok else 1)' "${NAMES[@]:from-1:to-from+1}"; do
+        ((SECONDS < deadline)) || bench_die "followers f$(printf %02d "$from")..f$(printf %02d "$to") did not all connect within 120 s"
+        sleep 0.5
+    done
+    # The per-host aliases first, then the shared settings (ssh takes the first value seen).
+    { cat "$SSH_CONFIG" ; cat "$SSH_CONFIG.base"; } >"$SSH_CONFIG.full.tmp"
+    mv "$SSH_CONFIG.full.tmp" "$SSH_CONFIG.full"
+}
+
+# Writes the fleet config $1: the leader workspace and FOLLOWERS followers through the AP.
+write_fleet() {
+    local file=$1 i
+    {
+        printf '[fleet]\nname = "bench-fence"\nremote_server = "http://%s"\ntoken_file = "%s"\n' "$AH_HTTP_ADDR" "$WORK/jwt"
+        printf 'identity_file = "%s"\nremote_ah = "%s"\n\n' "$KEYS/id_ed25519" "$AH"
+        printf '[fleet.sync]\nignores = []\ntimeout = "%ss"\n\n' "$RUN_TIMEOUT"
+        printf '[fleet.connectivity]\nssh_connect_timeout = "60s"\n\n'
+        printf '[[fleet.members]]\nname = "leader"\nrole = "leader"\nworkspace = "%s"\n\n' "$SRC"
+        for ((i = 0; i < FOLLOWERS; i++)); do
+            printf '[[fleet.members]]\nname = "%s"\nrole = "follower"\nhost = "127.0.0.1"\nssh_user = "root"\n' "${NAMES[i]}"
+            printf 'ssh_port = %s\nconnect = "access-point"\nos = "linux"\nworkspace = "%s"\n\n' "${PORTS[i]}" "$WORK/ws/${NAMES[i]}"
+        done
+    } >"$file"
+    CONFIGS+=("$file")
+}
+
+service_pid() {
+    local cmdline pid
+    for cmdline in /proc/[0-9]*/cmdline; do
+        pid=${cmdline#/proc/}
+        pid=${pid%/cmdline}
+        if { tr '\0' ' ' <"$cmdline"; } 2>/dev/null | grep -qF "followers daemon --fleet-config $1 "; then
+            echo "$pid"
+            return 0
+        fi
+    done
+}
+
+ah_fence() { # sets RUN_NS; dies unless every follower is consistent
+    local t0 t1
+    t0=$(bench_now_ns)
+    AH_LOG_LEVEL=$LEADER_LOG_LEVEL timeout -k 5 "$RUN_TIMEOUT" "$AH" agent followers sync-fence --json --fleet-config "$CONFIG" \
+        </dev/null >"$WORK/fence.json" 2>"$WORK/fence.err" || bench_die "sync-fence failed: $(tail -c 800 "$WORK/fence.err") $(tail -c 800 "$WORK/fence.json")"
+    t1=$(bench_now_ns)
+    RUN_NS=$((t1 - t0))
+}
+
+rsync_all() { # sets RUN_NS
+    local t0 t1 i pids=() failed=0
+    t0=$(bench_now_ns)
+    for ((i = 0; i < FOLLOWERS; i++)); do
+        timeout -k 5 "$RUN_TIMEOUT" rsync -a --delete \
+            -e "ssh -F $SSH_CONFIG.full -o ControlMaster=no -o ControlPath=$WORK/cm-${NAMES[i]}" \
+            "$SRC/" "${NAMES[i]}:$WORK/rs/${NAMES[i]}/" </dev/null 2>>"$WORK/rsync.err" &
+        pids+=("$!")
+    done
+    for i in "${pids[@]}"; do wait "$i" || failed=$((failed + 1)); done
+    t1=$(bench_now_ns)
+    ((failed == 0)) || bench_die "$failed rsync runs failed: $(tail -c 800 "$WORK/rsync.err")"
+    RUN_NS=$((t1 - t0))
+}
+
+# ---- the workspace ---------------------------------------------------------------------
+SRC=$WORK/src
+bench_log "making the workspace: $FILES files, $MIB MiB ..."
+python3 - "$SRC" "$FILES" "$MIB" <<'PY'
+import os, random, sys
+root, files, mib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+random.seed(7)
+total = mib << 20
+average = total // files
+blob = os.urandom(total + 4 * average)
+offset = 0
+for i in range(files):
+    directory = os.path.join(root, "d%03d" % (i % 500))
+    os.makedirs(directory, exist_ok=True)
+    size = random.randint(average // 2, average * 3 // 2) if i < files - 1 else max(0, total - offset)
+    with open(os.path.join(directory, "f%05d" % i), "wb") as f:
+        f.write(blob[offset:offset + size])
+    offset += size
+PY
+mkdir -p "$WORK/ws" "$WORK/rs"
+
+bench_log "starting $FOLLOWERS followers behind ah serve (pid $AH_SERVER_PID) ..."
+add_followers 1 "$FOLLOWERS"
+CONFIG=$WORK/fleet.toml
+write_fleet "$CONFIG"
+for ((i = 0; i < FOLLOWERS; i++)); do
+    ssh -F "$SSH_CONFIG.full" -o ControlMaster=yes -o ControlPersist=yes -o ControlPath="$WORK/cm-${NAMES[i]}" \
+        -fN "${NAMES[i]}" </dev/null 2>"$WORK/cm-start.err" || bench_die "ControlMaster to ${NAMES[i]} failed: $(cat "$WORK/cm-start.err")"
+done
+# Warm the leader service: sessions and helpers up, nothing synced yet.
+"$AH" agent followers list --fleet-config "$CONFIG" >/dev/null 2>"$WORK/list.err" || bench_die "followers list failed: $(cat "$WORK/list.err")"
+LEADER_PID=$(service_pid "$CONFIG")
+
+bench_log "(a) initial: ah sync-fence, then rsync -a ..."
+ah_fence; A_AH=$RUN_NS
+rsync_all; A_RS=$RUN_NS
+for ((i = 0; i < FOLLOWERS; i++)); do
+    diff -r "$SRC" "$WORK/ws/${NAMES[i]}" >/dev/null || bench_die "${NAMES[i]}'s workspace differs from the leader's after the fence"
+done
+
+bench_log "(b) one file changed, $RUNS times ..."
+B_AH=() B_RS=()
+for ((r = 0; r < RUNS; r++)); do
+    printf 'change %s\n' "$r" >>"$SRC/d123/f00123"
+    ah_fence; B_AH+=("$RUN_NS")
+    rsync_all; B_RS+=("$RUN_NS")
+done
+
+bench_log "(c) nothing changed, $RUNS times ..."
+C_AH=()
+for ((r = 0; r < RUNS; r++)); do ah_fence; C_AH+=("$RUN_NS"); done
+
+HWM_KIB=$(awk '/^VmHWM/ { print $2 }' "/proc/$LEADER_PID/status")
+RSS_KIB=$(awk '/^VmRSS/ { print $2 }' "/proc/$LEADER_PID/status")
+
+A_RATIO=$(ratio "$A_AH" "$A_RS")
+B_AH_MED=$(bench_median "${B_AH[@]}"); B_RS_MED=$(bench_median "${B_RS[@]}")
+B_RATIO=$(ratio "$B_AH_MED" "$B_RS_MED")
+C_MED=$(bench_median "${C_AH[@]}")
+A_V=$(verdict "$A_RATIO" 1.0); B_V=$(verdict "$B_RATIO" 0.1)
+C_V=$(verdict "$(ms "$C_MED")" 30); RSS_V=$(verdict "$((HWM_KIB / 1024))" 128)
+
+printf '\n%s\n' "bench/fence: $FILES files, $MIB MiB, $FOLLOWERS followers through the access point"
+printf '%-34s %12s %12s %8s %s\n' case "ah (ms)" "rsync (ms)" ratio verdict
+printf '%-34s %12s %12s %8s %s\n' "(a) initial" "$(ms "$A_AH")" "$(ms "$A_RS")" "$A_RATIO" "$A_V (≤ 1.0)"
+printf '%-34s %12s %12s %8s %s\n' "(b) one file changed (median)" "$(ms "$B_AH_MED")" "$(ms "$B_RS_MED")" "$B_RATIO" "$B_V (≤ 0.1)"
+printf '%-34s %12s %12s %8s %s\n' "(c) nothing changed (median)" "$(ms "$C_MED")" "-" "-" "$C_V (≤ 30 ms)"
+printf '%-34s %12s\n' "leader service peak RSS (MiB)" "$((HWM_KIB / 1024)) ($RSS_V, ≤ 128; now $((RSS_KIB / 1024)))"
+printf 'runs (ms): b ah: %s; b rsync: %s; c: %s\n' "$(for v in "${B_AH[@]}"; do ms "$v"; done | tr '\n' ' ')" \
+    "$(for v in "${B_RS[@]}"; do ms "$v"; done | tr '\n' ' ')" "$(for v in "${C_AH[@]}"; do ms "$v"; done | tr '\n' ' ')"
+
+mkdir -p "$ROOT/bench/out"
+OUT=$ROOT/bench/out/fence-$(date -u +%Y%m%dT%H%M%SZ).json
+printf '{"files":%s,"mib":%s,"followers":%s,"a":{"ahMs":%s,"rsyncMs":%s,"ratio":%s},"b":{"ahMs":%s,"rsyncMs":%s,"ratio":%s},"c":{"ahMs":%s},"leaderPeakRssMiB":%s}\n' \
+    "$FILES" "$MIB" "$FOLLOWERS" "$(ms "$A_AH")" "$(ms "$A_RS")" "$A_RATIO" "$(ms "$B_AH_MED")" "$(ms "$B_RS_MED")" "$B_RATIO" \
+    "$(ms "$C_MED")" "$((HWM_KIB / 1024))" >"$OUT"
+bench_log "summary: $OUT"
+[[ $A_V == PASS && $B_V == PASS && $C_V == PASS && $RSS_V == PASS ]]
