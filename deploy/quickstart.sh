@@ -56,44 +56,90 @@ if [ "$(id -u)" -eq 0 ] && [ -x /usr/sbin/sshd ]; then
     PIDS+=($!)
     SSH_DST=(--ssh-dst "127.0.0.1:$SSHD_PORT")
 fi
-"$AH" agent enroll --remote-server "quic://$QUIC" --state-dir "$WORK/executor" --name demo-1 \
-    --token-file "$WORK/join-token" --ca-pin "$PIN" "${SSH_DST[@]}" 2>"$WORK/agent.log" &
-PIDS+=($!)
-for _ in $(seq 100); do grep -qs "connected to access point" "$WORK/agent.log" && break; sleep 0.1; done
+# Two executors (followers of the leader below); as root each fronts the demo sshd. A third,
+# "leader-1", is the leader's own identity: its events reach the access point under it.
+for NAME in demo-1 demo-2 leader-1; do
+    "$AH" token create --data-dir "$WORK/data" --ttl 15m --tag os=linux >"$WORK/join-token-$NAME"
+    DST=("${SSH_DST[@]}")
+    [ "$NAME" = leader-1 ] && DST=()
+    "$AH" agent enroll --remote-server "quic://$QUIC" --state-dir "$WORK/executor-$NAME" --name "$NAME" \
+        --token-file "$WORK/join-token-$NAME" --ca-pin "$PIN" "${DST[@]}" 2>"$WORK/agent-$NAME.log" &
+    PIDS+=($!)
+done
+for NAME in demo-1 demo-2 leader-1; do
+    for _ in $(seq 100); do grep -qs "connected to access point" "$WORK/agent-$NAME.log" && break; sleep 0.1; done
+done
 
 "$AH" user token --data-dir "$WORK/data" --sub demo --role viewer >"$WORK/user-token"
 echo
 "$AH" executors list --remote-server "http://$HTTP" --token-file "$WORK/user-token"
 
 if [ ${#SSH_DST[@]} -gt 0 ]; then
-    # A leader on this machine with demo-1 as its follower, reached through the access point.
+    # A leader on this machine with demo-1 and demo-2 as its followers, reached through the
+    # access point: its workspace is the directory holding .agents/config.toml.
     "$AH" user token --data-dir "$WORK/data" --sub leader >"$WORK/leader-token"
-    mkdir -p "$WORK/workspace" "$WORK/repo/.agents"
+    mkdir -p "$WORK/repo/.agents" "$WORK/repo/tests"
+    printf '%s\n' 'set -e' 'echo "tests on $AH_FOLLOWER: $(uname -sr), $(find . -type f | wc -l) files synced"' \
+        'sha256sum tests/data.txt' >"$WORK/repo/tests/run.sh"
+    echo "snapshot of the leader's workspace" >"$WORK/repo/tests/data.txt"
     cat >"$WORK/repo/.agents/config.toml" <<TOML
 [fleet]
 name = "quickstart"
 remote_server = "http://$HTTP"
 token_file = "$WORK/leader-token"
 remote_ah = "$AH"
+agent_state_dir = "$WORK/executor-leader-1"
 
 [[fleet.members]]
 name = "demo-1"
 role = "follower"
 ssh_user = "root"
 connect = "access-point"
-workspace = "$WORK/workspace"
+workspace = "$WORK/ws-demo-1"
+identity_file = "$WORK/sshd/client_key"
+tags = { os = "linux" }
+
+[[fleet.members]]
+name = "demo-2"
+role = "follower"
+ssh_user = "root"
+connect = "access-point"
+workspace = "$WORK/ws-demo-2"
 identity_file = "$WORK/sshd/client_key"
 tags = { os = "linux" }
 TOML
-    for _ in $(seq 100); do "$AH" executors list --remote-server "http://$HTTP" --token-file "$WORK/user-token" --json 2>/dev/null |
-        grep -q '"publicKey"' && break; sleep 0.1; done
+    mkdir -p "$WORK/ws-demo-1" "$WORK/ws-demo-2"
+    for NAME in demo-1 demo-2; do
+        for _ in $(seq 100); do "$AH" executors list --remote-server "http://$HTTP" --token-file "$WORK/user-token" --json 2>/dev/null |
+            python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if any(e['name']=='$NAME' and e.get('facts',{}).get('sshHostKeys') for e in d['items']) else 1)" && break
+            sleep 0.1; done
+    done
+    leader() { (cd "$WORK/repo" && XDG_STATE_HOME="$WORK/leader-state" "$AH" agent followers "$@"); }
     echo
-    (cd "$WORK/repo" && XDG_STATE_HOME="$WORK/leader-state" "$AH" agent followers run -- sh -c 'echo "hello from $AH_FOLLOWER: $(uname -sr) in $(pwd)"')
-    (cd "$WORK/repo" && XDG_STATE_HOME="$WORK/leader-state" "$AH" agent followers list)
-    (cd "$WORK/repo" && XDG_STATE_HOME="$WORK/leader-state" "$AH" agent followers stop)
+    echo "\$ ah agent followers sync-fence      # every follower gets the leader's workspace, proven by its root hash"
+    leader sync-fence
+    echo
+    echo "\$ ah agent followers run -- sh tests/run.sh      # fences first, then runs everywhere"
+    leader run -- sh tests/run.sh
+    echo
+    echo "\$ ah agent followers list"
+    leader list
+    SESSION=$(leader session --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    echo
+    echo "events of session $SESSION at the access point (GET /api/v1/sessions/$SESSION/events):"
+    for _ in $(seq 50); do
+        EVENTS=$(curl -fsS -H "Accept: application/json" -H "Authorization: Bearer $(cat "$WORK/user-token")" \
+            "http://$HTTP/api/v1/sessions/$SESSION/events" 2>/dev/null || true)
+        echo "$EVENTS" | grep -q '"summary"' && break
+        sleep 0.2
+    done
+    echo "$EVENTS" | python3 -c 'import json,sys
+d = json.load(sys.stdin)
+for e in d.get("items", d.get("events", [])): print("  seq", e.get("seq"), e.get("type"))' || echo "  (none yet)"
+    leader stop
 else
     echo "(run as root to see a leader run a command on the executor through its sshd)"
 fi
 echo
-echo "logs: $WORK/serve.log $WORK/agent.log — Ctrl-C to stop"
+echo "logs: $WORK/serve.log $WORK/agent-*.log — Ctrl-C to stop"
 wait

@@ -93,10 +93,13 @@ final class SyncReceivers: @unchecked Sendable {
             session?.writer.abandon()
             session = nil
             do {
+                let started = ContinuousClock.now
                 let writer = try writer(for: begin)
                 let manifest = try writer.scan(ignores: IgnoreMatcher(patterns: begin.ignores))
                 session = Session(sync: begin.sync, writer: writer)
                 sink.send(.sync(.state(sync: begin.sync, rootHash: manifest.rootHash, entries: manifest.count)))
+                logger.debug("Sync begun: tree scanned", metadata: ["sync": "\(begin.sync)", "entries": "\(manifest.count)",
+                                                                    "scanMs": "\(Self.milliseconds(since: started))"])
             } catch {
                 let failure = SyncError.wrap(error)
                 logger.warning("Sync refused", metadata: ["sync": "\(begin.sync)", "error": "\(failure)"])
@@ -139,6 +142,7 @@ final class SyncReceivers: @unchecked Sendable {
             }
         case .commit(let sync):
             guard let current = session, current.sync == sync else { return unknown(sync, sink) }
+            let started = ContinuousClock.now
             var failure = current.failure
             if failure == nil {
                 do {
@@ -156,6 +160,8 @@ final class SyncReceivers: @unchecked Sendable {
             } else {
                 let manifest = current.writer.manifest
                 sink.send(.sync(.done(sync: sync, rootHash: manifest.rootHash, entries: manifest.count)))
+                logger.debug("Sync committed", metadata: ["sync": "\(sync)", "entries": "\(manifest.count)",
+                                                          "commitMs": "\(Self.milliseconds(since: started))"])
             }
             session = nil
         case .state, .entries, .ack, .done, .failed:
@@ -189,6 +195,11 @@ final class SyncReceivers: @unchecked Sendable {
             sink.send(.sync(.ack(sync: current.sync, applied: current.applied)))
         }
         session = current
+    }
+
+    static func milliseconds(since start: ContinuousClock.Instant) -> Double {
+        let (seconds, attoseconds) = (ContinuousClock.now - start).components
+        return ((Double(seconds) * 1000 + Double(attoseconds) / 1e15) * 10).rounded() / 10
     }
 
     private func unknown(_ sync: UInt32, _ sink: FrameSink) {

@@ -6,8 +6,9 @@ import Logging
 /// follower asked for every set through its warm helper (at most `[fleet.execution]
 /// transfers` at once, default 16), each answer staged beside its destination and
 /// verified, then each set moved into place in one step: `dest/` when exactly one follower
-/// answered, `dest/NAME/FOLLOWER/` when several did. A follower that fails (refuses, sends a file that does not verify, dies
-/// mid-way) is reported and its files are dropped; the others still land.
+/// answered, `dest/NAME/FOLLOWER/` when several did. A follower that fails (refuses, sends
+/// a file that does not verify, dies mid-way) is reported and its files are dropped; the
+/// others still land.
 struct Slurper {
     let engine: LeaderEngine
     let request: SlurpRequest

@@ -64,8 +64,15 @@ actor SyncService {
             self.scanner = scanner
         }
         do {
+            let started = ContinuousClock.now
             let result = try scanner.scan()
+            let scanned = ContinuousClock.now
             try store.save(result.manifest)
+            logger.debug("Snapshot taken", metadata: [
+                "snapshot": "\(result.manifest.rootHash.prefix(19))", "entries": "\(result.manifest.count)",
+                "hashedFiles": "\(result.hashedFiles)", "scanMs": "\((scanned - started).milliseconds)",
+                "saveMs": "\((ContinuousClock.now - scanned).milliseconds)",
+            ])
             for skipped in result.skipped.prefix(20) { logger.warning("not synced: \(skipped)") }
             return (result, store)
         } catch {

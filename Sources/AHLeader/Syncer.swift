@@ -32,6 +32,11 @@ struct Syncer {
         let scanStarted = ContinuousClock.now
         let (scan, store) = try await engine.sync.snapshot()
         let scanMs = Int((ContinuousClock.now - scanStarted).milliseconds)
+        let syncStarted = ContinuousClock.now
+        defer {
+            engine.logger.debug("Fence done", metadata: ["snapshotMs": "\(scanMs)", "followers": "\(selected.count)",
+                                                         "syncMs": "\((ContinuousClock.now - syncStarted).milliseconds)"])
+        }
         let snapshot = scan.manifest
         journal.append("fenceStarted", ["snapshotId": .string(snapshot.rootHash),
                                         "hosts": .array(selected.map { .string($0.name) })])
@@ -55,7 +60,7 @@ struct Syncer {
         let consistent = hosts.filter { $0.state == .consistent }.count
         journal.append("moment", ["id": .string(Self.momentID()), "label": .string("after fence (\(consistent)/\(hosts.count) consistent)"),
                                   "snapshotId": .string(snapshot.rootHash)])
-        return FenceReport(snapshotId: snapshot.rootHash, hosts: hosts, files: snapshot.entries.filter { $0.kind == .file }.count,
+        return FenceReport(snapshotId: snapshot.rootHash, hosts: hosts, files: snapshot.entries.reduce(0) { $0 + ($1.kind == .file ? 1 : 0) },
                            bytes: snapshot.totalBytes, scanMs: scanMs)
     }
 
@@ -241,14 +246,18 @@ struct FollowerSync {
     private func sync(_ conversation: SyncConversation, replies: inout AsyncThrowingStream<SyncMessage, any Error>.Iterator,
                       workspace: String, caseInsensitive: Bool, windows: Bool) async throws -> String {
         let id = conversation.sync
+        // Phase durations, logged at debug level (what a slow fence spent its time on).
+        var phases = PhaseClock()
         conversation.send(.begin(SyncBegin(sync: id, root: workspace, ignores: engine.sync.ignores.patterns, snapshotId: snapshot.rootHash,
                                            caseInsensitive: caseInsensitive ? true : nil, windowsNames: windows ? true : nil)))
         var theirs: String?
         while theirs == nil {
             if case .state(_, let root, _) = try await next(&replies) { theirs = root }
         }
+        phases.mark("beginMs")
         if theirs == snapshot.rootHash {
             await engine.sync.record(snapshot, heldBy: member.name)
+            logPhases(phases, outcome: "already consistent")
             return snapshot.rootHash
         }
         // What the follower holds: what it was last proven to hold, when its root hash says
@@ -267,8 +276,10 @@ struct FollowerSync {
                 }
             }
             base = Manifest(entries: entries.filter { SyncPath.problem($0.path) == nil })
+            phases.mark("listMs")
         }
         let operations = ManifestDiff.operations(from: base, to: snapshot)
+        phases.mark("diffMs")
         var sent: Int64 = 0
         var acked: Int64 = 0
         var batch: [SyncOpWire] = []
@@ -307,6 +318,7 @@ struct FollowerSync {
             }
         }
         flushBatch()
+        phases.mark("sendMs")
         conversation.send(.commit(sync: id))
         while true {
             if case .done(_, let root, _) = try await next(&replies) {
@@ -315,8 +327,28 @@ struct FollowerSync {
                                   + "(changed on the follower during the sync?)", rootHash: root)
                 }
                 await engine.sync.record(snapshot, heldBy: member.name)
+                phases.mark("commitMs")
+                logPhases(phases, outcome: "\(operations.count) operation(s), \(sent) bytes of cost sent")
                 return root
             }
         }
+    }
+
+    private func logPhases(_ phases: PhaseClock, outcome: String) {
+        var metadata: Logger.Metadata = ["follower": "\(member.name)", "outcome": "\(outcome)"]
+        for (name, ms) in phases.marks { metadata[name] = "\(ms)" }
+        engine.logger.debug("Follower synced", metadata: metadata)
+    }
+}
+
+/// Milliseconds between marks, for the debug log of a fence's phases.
+struct PhaseClock {
+    private var last = ContinuousClock.now
+    private(set) var marks: [(String, Double)] = []
+
+    mutating func mark(_ name: String) {
+        let now = ContinuousClock.now
+        marks.append((name, ((now - last).milliseconds * 10).rounded() / 10))
+        last = now
     }
 }

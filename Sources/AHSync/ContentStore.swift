@@ -15,6 +15,8 @@ public final class ContentStore: @unchecked Sendable {
     public let directory: String
     public let retention: Int
     private let lock = NSLock()
+    /// Snapshots dropped since objects were last collected (guarded by `lock`).
+    private var droppedSinceCollection = 0
 
     public init(directory: String, retention: Int = 50) throws {
         self.directory = directory
@@ -149,10 +151,15 @@ public final class ContentStore: @unchecked Sendable {
     }
 
     /// Drops snapshots beyond the newest `retention`, then objects none of the kept ones names.
+    /// Collecting objects reads every kept manifest (50 × 50,000 entries): it runs once per
+    /// `retention / 5` dropped snapshots, not on every fence (objects only linger a little).
     private func enforceRetention() throws {
         let all = snapshots()
         guard all.count > retention else { return }
         for old in all.prefix(all.count - retention) { unlink(snapshotPath(old.id)) }
+        droppedSinceCollection += all.count - retention
+        guard droppedSinceCollection >= max(1, retention / 5) else { return }
+        droppedSinceCollection = 0
         var referenced = Set<String>()
         for kept in all.suffix(retention) {
             guard let manifest = try? load(kept.id) else { continue }

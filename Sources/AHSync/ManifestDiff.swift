@@ -22,28 +22,54 @@ public enum SyncOperation: Sendable, Equatable {
 /// directories (parents first), files, symlinks, mode changes.
 public enum ManifestDiff {
     public static func operations(from old: Manifest, to new: Manifest) -> [SyncOperation] {
-        let before = old.byPath()
-        let after = new.byPath()
+        // Both manifests are sorted by path: one merge walk pairs the entries (no by-path
+        // tables of 50,000 strings per follower per fence, as hashing them cost).
         var removals: [String] = []
-        for entry in old.entries {
-            if let replacement = after[entry.path], replacement.kind == entry.kind, entry.kind != .symlink { continue }
-            if let replacement = after[entry.path], replacement.kind == .symlink, entry.kind == .symlink,
-               replacement.target == entry.target { continue }
-            removals.append(entry.path)
-        }
-        // Children of a removed directory go with it: keep only the topmost removals
-        // (sorted order puts a parent right before its subtree).
-        var topmost: [String] = []
-        for path in removals {
-            if let last = topmost.last, path.utf8.count > last.utf8.count, path.hasPrefix(last + "/") { continue }
-            topmost.append(path)
-        }
         var directories: [SyncOperation] = []
         var files: [SyncOperation] = []
         var links: [SyncOperation] = []
         var modes: [SyncOperation] = []
-        for entry in new.entries {
-            let previous = before[entry.path]
+        let before = old.entries
+        let after = new.entries
+        var i = 0
+        var j = 0
+        while i < before.count || j < after.count {
+            let previous: ManifestEntry?
+            let entry: ManifestEntry?
+            if i < before.count, j < after.count {
+                let left = before[i]
+                let right = after[j]
+                let order = SyncPath.compare(left.path, right.path)
+                if order == 0 {
+                    previous = left
+                    entry = right
+                    i += 1
+                    j += 1
+                } else if order < 0 {
+                    previous = left
+                    entry = nil
+                    i += 1
+                } else {
+                    previous = nil
+                    entry = right
+                    j += 1
+                }
+            } else if i < before.count {
+                previous = before[i]
+                entry = nil
+                i += 1
+            } else {
+                previous = nil
+                entry = after[j]
+                j += 1
+            }
+            if let previous {
+                let kept = entry.map { replacement in
+                    replacement.kind == previous.kind && (previous.kind != .symlink || replacement.target == previous.target)
+                } ?? false
+                if !kept { removals.append(previous.path) }
+            }
+            guard let entry else { continue }
             switch entry.kind {
             case .directory:
                 if previous?.kind != .directory { directories.append(.mkdir(entry.path)) }
@@ -56,6 +82,13 @@ public enum ManifestDiff {
                     files.append(.file(entry))
                 }
             }
+        }
+        // Children of a removed directory go with it: keep only the topmost removals
+        // (sorted order puts a parent right before its subtree).
+        var topmost: [String] = []
+        for path in removals {
+            if let last = topmost.last, path.utf8.count > last.utf8.count, path.hasPrefix(last + "/") { continue }
+            topmost.append(path)
         }
         return topmost.map(SyncOperation.remove) + directories + files + links + modes
     }

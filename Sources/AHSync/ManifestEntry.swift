@@ -89,7 +89,63 @@ public struct Manifest: Sendable, Equatable {
         self.rootHash = RootHash.compute(self.entries)
     }
 
+    /// Entries already in manifest order (checked by the caller).
+    init(sorted entries: [ManifestEntry]) {
+        self.entries = entries
+        self.rootHash = RootHash.compute(entries)
+    }
+
     public static let empty = Manifest(entries: [])
+
+    /// This manifest without the entries directly inside `directories` ("" is the root),
+    /// plus `added` (any order): what an incremental scan found when it listed those again.
+    /// One merge, no sort of the whole: the entries of a directory `d` all lie in the one
+    /// range of paths starting with `d/`.
+    public func replacing(childrenOf directories: Set<String>, with added: [ManifestEntry]) -> Manifest {
+        var drop = [Bool](repeating: false, count: entries.count)
+        for directory in directories {
+            let prefix = directory.isEmpty ? "" : directory + "/"
+            let prefixLength = prefix.utf8.count
+            // The first path not below the prefix in byte order (binary search).
+            var low = 0
+            var high = entries.count
+            while low < high {
+                let middle = (low + high) / 2
+                if SyncPath.compare(entries[middle].path, prefix) < 0 { low = middle + 1 } else { high = middle }
+            }
+            var index = low
+            while index < entries.count, entries[index].path.utf8.starts(with: prefix.utf8) {
+                if !entries[index].path.utf8.dropFirst(prefixLength).contains(UInt8(ascii: "/")) { drop[index] = true }
+                index += 1
+            }
+        }
+        let adding = added.sorted { SyncPath.precedes($0.path, $1.path) }
+        // Listed again and found as they were (a receiver's own writes, a racily clean file
+        // read again): the same manifest, no root hash to recompute.
+        var same = true
+        var compared = 0
+        for (index, entry) in entries.enumerated() where drop[index] {
+            guard compared < adding.count, SyncPath.compare(entry.path, adding[compared].path) == 0,
+                  entry.kind == adding[compared].kind, entry.sameContent(as: adding[compared]) else {
+                same = false
+                break
+            }
+            compared += 1
+        }
+        if same && compared == adding.count { return self }
+        var merged: [ManifestEntry] = []
+        merged.reserveCapacity(entries.count + adding.count)
+        var next = 0
+        for (index, entry) in entries.enumerated() where !drop[index] {
+            while next < adding.count, SyncPath.precedes(adding[next].path, entry.path) {
+                merged.append(adding[next])
+                next += 1
+            }
+            merged.append(entry)
+        }
+        merged.append(contentsOf: adding[next...])
+        return Manifest(sorted: merged)
+    }
 
     public var count: Int { entries.count }
 
@@ -132,13 +188,25 @@ public enum RootHash {
         return prefix + Hex.string(hasher.finalize())
     }
 
+    /// `String(value)`'s bytes without making a String (50,000 of them per root hash).
+    static func appendDecimal(_ value: Int64, into buffer: inout [UInt8]) {
+        if value < 0 { buffer.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        let start = buffer.count
+        repeat {
+            buffer.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        buffer[start...].reverse()
+    }
+
     static func encode(_ entry: ManifestEntry, into buffer: inout [UInt8]) {
         switch entry.kind {
         case .file:
             buffer.append(UInt8(ascii: "F")); buffer.append(0)
             buffer.append(contentsOf: entry.path.utf8); buffer.append(0)
             buffer.append(UInt8(ascii: entry.executable ? "x" : "-")); buffer.append(0)
-            buffer.append(contentsOf: String(entry.size).utf8); buffer.append(0)
+            appendDecimal(entry.size, into: &buffer); buffer.append(0)
             buffer.append(contentsOf: entry.sha256.utf8); buffer.append(0)
         case .directory:
             buffer.append(UInt8(ascii: "D")); buffer.append(0)

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The rules for a manifest path: relative, `/`-separated, valid UTF-8 without NUL, no
 /// empty, `.` or `..` components, at most 4,096 bytes with components of at most 255.
 /// Whatever the network sends is checked with `problem(_:)` before it reaches the disk.
@@ -24,8 +30,23 @@ public enum SyncPath {
 
     /// Manifest order: ascending by UTF-8 bytes (not Swift's String order, which compares
     /// canonically equivalent strings as equal).
-    public static func precedes(_ left: String, _ right: String) -> Bool {
-        left.utf8.lexicographicallyPrecedes(right.utf8)
+    public static func precedes(_ left: String, _ right: String) -> Bool { compare(left, right) < 0 }
+
+    /// Byte order of two paths: negative, 0 (the same bytes) or positive. memcmp over the
+    /// contiguous UTF-8 (sorting and merging 50,000 paths is on every fence's path).
+    public static func compare(_ left: String, _ right: String) -> Int {
+        var left = left
+        var right = right
+        return left.withUTF8 { a in
+            right.withUTF8 { b in
+                let common = min(a.count, b.count)
+                if common > 0 {
+                    let order = memcmp(a.baseAddress!, b.baseAddress!, common)
+                    if order != 0 { return order < 0 ? -1 : 1 }
+                }
+                return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
+            }
+        }
     }
 
     /// The parent's path, or nil for a top-level name.

@@ -90,16 +90,34 @@ public final class TreeWriter: @unchecked Sendable {
         if options.caseInsensitive { for path in entries.keys { folded[path.lowercased()] = path } }
         verifiedDirectories = []
         currentManifest = result.manifest
+        baseManifest = result.manifest
+        touched = []
         return result.manifest
     }
 
     /// `entries` as a manifest, while nothing was written since it was made.
     private var currentManifest: Manifest?
+    /// The last manifest made, and the paths written or removed since: the next manifest is
+    /// that one patched (a fence that wrote one file does not sort 50,000 entries again).
+    private var baseManifest: Manifest?
+    private var touched: Set<String> = []
 
     public var manifest: Manifest {
         if let currentManifest { return currentManifest }
-        let made = Manifest(entries: Array(entries.values))
+        let made: Manifest
+        if let baseManifest, touched.count < baseManifest.count {
+            let touched = self.touched
+            let kept = baseManifest.entries.filter { !touched.contains($0.path) }
+            let changed = touched.compactMap { entries[$0] }.sorted { SyncPath.precedes($0.path, $1.path) }
+            // Two sorted runs: Manifest's (stable, run-detecting) sort merges them in one pass.
+            made = Manifest(entries: kept + changed)
+        } else {
+            made = Manifest(entries: Array(entries.values))
+        }
         currentManifest = made
+        baseManifest = made
+        touched = []
+        scanner.adopt(made)
         return made
     }
 
@@ -322,9 +340,13 @@ public final class TreeWriter: @unchecked Sendable {
 
     private func forget(_ path: String) {
         currentManifest = nil
+        touched.insert(path)
         let prefix = path + "/"
         if entries.removeValue(forKey: path)?.kind == .directory || verifiedDirectories.contains(path) {
-            for key in entries.keys where key.hasPrefix(prefix) { entries[key] = nil }
+            for key in entries.keys where key.hasPrefix(prefix) {
+                entries[key] = nil
+                touched.insert(key)
+            }
             for key in scanner.cache.keys where key.hasPrefix(prefix) { scanner.cache[key] = nil }
             verifiedDirectories = verifiedDirectories.filter { $0 != path && !$0.hasPrefix(prefix) }
         }
@@ -336,6 +358,7 @@ public final class TreeWriter: @unchecked Sendable {
     /// by the stat cache at once (its content was verified against its hash as it was written).
     private func record(_ entry: ManifestEntry, stat: FileStat?) {
         currentManifest = nil
+        touched.insert(entry.path)
         entries[entry.path] = entry
         if options.caseInsensitive { folded[entry.path.lowercased()] = entry.path }
         if entry.kind == .directory { verifiedDirectories.insert(entry.path) }

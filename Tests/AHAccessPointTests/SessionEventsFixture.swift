@@ -11,8 +11,8 @@ final class SessionEventsFixture {
     var viewer = ""
     let logger = Logger(label: "test.events")
 
-    init() throws {
-        tunnels = try TunnelFixture()
+    init(serveArguments: [String] = []) throws {
+        tunnels = try TunnelFixture(serveArguments: serveArguments)
     }
 
     func start(executors: [String]) async throws {

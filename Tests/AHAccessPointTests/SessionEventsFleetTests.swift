@@ -72,6 +72,75 @@ final class SessionEventsFleetTests: XCTestCase {
     }
 }
 
+extension SessionEventsFleetTests {
+    /// The leader service is killed (SIGKILL) while events it journaled have not reached the
+    /// access point (killed too, so nothing is in flight to it; the follower is reached
+    /// directly, so the run itself goes on). The access point comes back, and the next
+    /// service delivers them: the earlier session arrives whole.
+    func testEventsJournaledByAKilledLeaderServiceArriveAfterItsRestart() async throws {
+        try Requirement.sshd()
+        let fleet = try LeaderFixture()
+        do {
+            try await killAndRestart(fleet)
+        } catch {
+            await fleet.stop()
+            throw error
+        }
+        await fleet.stop()
+    }
+
+    private func killAndRestart(_ fleet: LeaderFixture) async throws {
+        try await fleet.start(accessPointFollowers: [], directFollowers: [("d1", ["os": "linux"])])
+        try await fleet.tunnels.addExecutor("leader")
+        try fleet.writeConfig(extraFleet: "agent_state_dir = \"\(fleet.directory.file("agent-leader").path)\"")
+        let viewer = try await fleet.tunnels.userToken("watcher", role: "viewer").jwt
+        var events = SessionEventsFixtureClient(base: fleet.tunnels.httpURL, token: viewer)
+
+        let warm = try await fleet.runJSON(["--", "echo", "warm"])
+        XCTAssertEqual(warm.result.exit, .exited(0), warm.result.transcript)
+        let sessionCommand = try await fleet.followers(["session", "--json"])
+        let session = try XCTUnwrap((try JSONSerialization.jsonObject(with: sessionCommand.stdout) as? [String: Any])?["id"] as? String)
+        _ = try await events.waitForType("summary", session: session)
+
+        let serve = try XCTUnwrap(fleet.tunnels.serve)
+        serve.process.send(signal: SIGKILL)
+        _ = try await serve.process.waitForExit(timeout: 10)
+        let during = try await fleet.runJSON(["--", "echo", "during"])
+        XCTAssertEqual(during.result.exit, .exited(0), during.result.transcript)
+        // The service this test's commands started (its command line names this test's
+        // temporary directory, which no other process does).
+        let unique = fleet.directory.file("fleet.toml").deletingLastPathComponent().lastPathComponent
+        let pids = try await ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/pgrep"),
+                                               ["-f", "followers daemon --fleet-config .*\(unique)"], timeout: 10)
+        let daemon = try XCTUnwrap(pids.stdoutString.split(separator: "\n").first.flatMap { Int32($0) }, pids.transcript)
+        kill(daemon, SIGKILL)
+        fleet.tunnels.serve = try await ServeProcess.start(dataDir: serve.dataDir, quicPort: serve.quicPort)
+        events = SessionEventsFixtureClient(base: fleet.tunnels.httpURL, token: viewer)
+
+        // A new service (a new session) sends the killed one's undelivered events first.
+        let after = try await fleet.runJSON(["--", "echo", "after"])
+        XCTAssertEqual(after.result.exit, .exited(0), after.result.transcript)
+        let page = try await waitForText("during\n", session: session, events: events)
+        let seqs = page.compactMap { $0["seq"] as? Int }
+        XCTAssertEqual(seqs, Array(1...seqs.count), "the killed service's session arrives gap-free")
+        XCTAssertEqual(page.last?["type"] as? String, "summary", "up to its last journaled event")
+    }
+
+    /// Every event of the session once one carries `text`.
+    private func waitForText(_ text: String, session: String, events: SessionEventsFixtureClient) async throws -> [[String: Any]] {
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let page = try await events.json("/api/v1/sessions/\(session)/events?limit=1000")
+            let items = page["items"] as? [[String: Any]] ?? []
+            if items.contains(where: { $0["text"] as? String == text }) { return items }
+            // Delivery after the restart publishes nothing the test could await from outside.
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        XCTFail("no event with text \(text.debugDescription) in session \(session) after 60 s")
+        return []
+    }
+}
+
 /// REST reads with curl for tests that have no `SessionEventsFixture`.
 struct SessionEventsFixtureClient {
     let base: String

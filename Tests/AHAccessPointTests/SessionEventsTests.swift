@@ -126,6 +126,37 @@ final class SessionEventsTests: XCTestCase {
         await journal.close()
     }
 
+    /// A consumer that stops reading is cut off once 20,000 events queue up for it, without
+    /// holding up ingestion; it resumes with Last-Event-ID and misses nothing.
+    func testASlowConsumerIsCutOffWithoutSlowingIngestionAndResumes() async throws {
+        let (journal, pusher) = try fixture.leader("lead", session: "s-slow")
+        pusher.start()
+        journal.append("hostStarted", ["host": .string("f1"), "os": .string("linux"), "command": .string("yes")])
+        try await fixture.waitDelivered(pusher, 1)
+        let stalled = try RawSocket(port: fixture.tunnels.serve.httpPort)
+        defer { stalled.close() }
+        try stalled.send("GET /api/v1/sessions/s-slow/events HTTP/1.1\r\nHost: ap\r\nAuthorization: Bearer \(fixture.viewer)\r\n\r\n")
+        XCTAssertTrue(stalled.read(until: "id: 1\n", timeout: 10).found)
+        // Far more than fit in the socket buffers plus the consumer's queue, while it reads nothing.
+        let text = String(repeating: "y", count: 1000)
+        let total: Int64 = 30_001
+        for _ in 1..<total { journal.append("hostLog", ["host": .string("f1"), "stream": .string("stdout"), "text": .string(text)]) }
+        try await fixture.waitDelivered(pusher, total, timeout: 120)
+        let rest = stalled.readUntilClose(timeout: 30)
+        XCTAssertTrue(rest.closed, "the access point ends a consumer that fell too far behind")
+        XCTAssertTrue(rest.text.contains("fell too far behind"), String(rest.text.suffix(300)))
+        let body = rest.text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
+        let lastID = body.split(separator: "\n").compactMap { $0.hasPrefix("id: ") ? Int64($0.dropFirst(4)) : nil }.last ?? 1
+        XCTAssertLessThan(lastID, total, "it was cut off before the end")
+        // Chunked framing may split the last block: resume after the last id it certainly has.
+        let resumed = try fixture.consumer("s-slow", lastEventID: lastID - 1)
+        let blocks = try await fixture.events(of: resumed, through: total, timeout: 60)
+        XCTAssertEqual(blocks.map(\.id), Array(lastID...total))
+        _ = await resumed.terminate(grace: 1)
+        await pusher.stop()
+        await journal.close()
+    }
+
     func testAccessPointRestartLosesNothingAndLeaderRestartResends() async throws {
         var settings = EventPusher.Settings()
         settings.maxBackoff = .milliseconds(500)

@@ -9,10 +9,14 @@ import XCTest
 final class SVIDTests: XCTestCase {
     private var ca: CertificateAuthority!
     private let id = try! SPIFFEID(parsing: "spiffe://example.org/ah/agent/node-1")
-    private let start = Date(timeIntervalSince1970: (Date().timeIntervalSince1970).rounded(.down))
+    /// Taken in setUp, after the CA exists: XCTest creates every test case object when the
+    /// run starts, so a stored `let` would date from minutes before the CA (whose validity
+    /// starts when it is created) in a long run, and the leaf would predate its issuer.
+    private var start = Date()
 
     override func setUpWithError() throws {
         ca = try CertificateAuthority.create(trustDomain: "example.org")
+        start = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.up))
     }
 
     private func issue(_ id: SPIFFEID? = nil) throws -> Certificate {
