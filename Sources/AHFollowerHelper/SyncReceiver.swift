@@ -41,6 +41,7 @@ final class SyncReceivers: @unchecked Sendable {
     private struct Session {
         var sync: UInt32
         var writer: TreeWriter
+        var ignores: IgnoreMatcher
         var failure: SyncError?
         /// Bytes of the current file still to come while it is being skipped (after a failure).
         var skipping: Int64 = 0
@@ -95,8 +96,9 @@ final class SyncReceivers: @unchecked Sendable {
             do {
                 let started = ContinuousClock.now
                 let writer = try writer(for: begin)
-                let manifest = try writer.scan(ignores: IgnoreMatcher(patterns: begin.ignores))
-                session = Session(sync: begin.sync, writer: writer)
+                let ignores = IgnoreMatcher(patterns: begin.ignores)
+                let manifest = try writer.scan(ignores: ignores)
+                session = Session(sync: begin.sync, writer: writer, ignores: ignores)
                 sink.send(.sync(.state(sync: begin.sync, rootHash: manifest.rootHash, entries: manifest.count)))
                 logger.debug("Sync begun: tree scanned", metadata: ["sync": "\(begin.sync)", "entries": "\(manifest.count)",
                                                                     "scanMs": "\(Self.milliseconds(since: started))"])
@@ -162,6 +164,17 @@ final class SyncReceivers: @unchecked Sendable {
                 sink.send(.sync(.done(sync: sync, rootHash: manifest.rootHash, entries: manifest.count)))
                 logger.debug("Sync committed", metadata: ["sync": "\(sync)", "entries": "\(manifest.count)",
                                                           "commitMs": "\(Self.milliseconds(since: started))"])
+                // The answer is out; now verify the directories written into against the disk
+                // (the watcher marked them), so the next `sync-begin` lists only what changed
+                // after this: the fence after a big sync does not pay for that listing.
+                let verifying = ContinuousClock.now
+                do {
+                    _ = try current.writer.scan(ignores: current.ignores)
+                    logger.debug("Sync verified", metadata: ["sync": "\(sync)", "scanMs": "\(Self.milliseconds(since: verifying))"])
+                } catch {
+                    // The next `sync-begin` scans again and reports the failure then.
+                    logger.debug("Sync verification scan failed", metadata: ["sync": "\(sync)", "error": "\(error)"])
+                }
             }
             session = nil
         case .state, .entries, .ack, .done, .failed:

@@ -46,9 +46,9 @@ actor SyncService {
         return made
     }
 
-    /// Scans the workspace (stat cache), puts new contents into the store and saves the
-    /// manifest as a snapshot.
-    func snapshot() throws -> (result: ScanResult, store: ContentStore) {
+    /// Scans the workspace (stat cache), puts new contents into the store and (unless `save`
+    /// is false: the caller saves it with `save(_:in:)` meanwhile) saves the manifest as a snapshot.
+    func snapshot(save: Bool = true) throws -> (result: ScanResult, store: ContentStore) {
         guard let workspace else {
             throw LeaderFailure.usage("there is no leader workspace to fence: the fleet config is not WORKSPACE/.agents/config.toml "
                                       + "and no member with role = \"leader\" has a workspace")
@@ -67,18 +67,31 @@ actor SyncService {
             let started = ContinuousClock.now
             let result = try scanner.scan()
             let scanned = ContinuousClock.now
-            try store.save(result.manifest)
-            logger.debug("Snapshot taken", metadata: [
+            if save { try store.save(result.manifest) }
+            var metadata: Logger.Metadata = [
                 "snapshot": "\(result.manifest.rootHash.prefix(19))", "entries": "\(result.manifest.count)",
                 "hashedFiles": "\(result.hashedFiles)", "scanMs": "\((scanned - started).milliseconds)",
-                "saveMs": "\((ContinuousClock.now - scanned).milliseconds)",
-            ])
+            ]
+            if save { metadata["saveMs"] = "\((ContinuousClock.now - scanned).milliseconds)" }
+            logger.debug("Snapshot taken", metadata: metadata)
             for skipped in result.skipped.prefix(20) { logger.warning("not synced: \(skipped)") }
             return (result, store)
         } catch {
             // The scanner forgets its incremental state on a failure: the next scan walks everything.
             throw LeaderFailure(exitCode: 1, "cannot snapshot the leader workspace \(workspace): \(error)")
         }
+    }
+
+    /// Saves a snapshot into the store off the actor (followers' syncs go on meanwhile).
+    nonisolated func save(_ manifest: Manifest, in store: ContentStore) throws {
+        let started = ContinuousClock.now
+        do {
+            try store.save(manifest)
+        } catch {
+            throw LeaderFailure(exitCode: 1, "cannot save the snapshot \(manifest.rootHash) of the leader workspace \(workspace ?? ""): \(error)")
+        }
+        logger.debug("Snapshot saved", metadata: ["snapshot": "\(manifest.rootHash.prefix(19))",
+                                                  "saveMs": "\((ContinuousClock.now - started).milliseconds)"])
     }
 
     func manifest(heldBy follower: String) -> Manifest? { held[follower] }

@@ -30,8 +30,12 @@ struct Syncer {
         let journal = engine.journal
         journal.append("moment", ["id": .string(Self.momentID()), "label": .string("before fence"), "snapshotId": .null])
         let scanStarted = ContinuousClock.now
-        let (scan, store) = try await engine.sync.snapshot()
+        let (scan, store) = try await engine.sync.snapshot(save: false)
         let scanMs = Int((ContinuousClock.now - scanStarted).milliseconds)
+        // The snapshot's manifest is written to the store while the followers sync (their
+        // file contents are in the store already); the fence answers once it is saved.
+        let sync = engine.sync
+        let saving = Task.detached { [manifest = scan.manifest] in try sync.save(manifest, in: store) }
         let syncStarted = ContinuousClock.now
         defer {
             engine.logger.debug("Fence done", metadata: ["snapshotMs": "\(scanMs)", "followers": "\(selected.count)",
@@ -43,13 +47,15 @@ struct Syncer {
         await emit(.progress("fence \(snapshot.rootHash.prefix(19))…: \(snapshot.count) entries, "
                              + "\(scan.hashedFiles) files read in \(scanMs) ms; syncing \(selected.count) follower(s)"))
         var rows: [String: FenceReport.Host] = [:]
+        let diffs = DiffMemo()
         await withTaskGroup(of: FenceReport.Host.self) { group in
             for member in selected {
-                group.addTask { await fenceOne(member, snapshot: snapshot, store: store, timeout: timeout) }
+                group.addTask { await fenceOne(member, snapshot: snapshot, store: store, diffs: diffs, timeout: timeout) }
             }
             for await row in group { rows[row.name] = row }
         }
         let hosts = selected.compactMap { rows[$0.name] }
+        try await saving.value
         var results: [String: JSONValue] = [:]
         for host in hosts {
             var fields: [String: JSONValue] = ["state": .string(host.state.rawValue), "tookMs": .int(host.tookMs)]
@@ -68,13 +74,15 @@ struct Syncer {
 
     /// One follower within its deadline: a follower that does not answer is reported at the
     /// deadline (the work is abandoned), never waited for.
-    private func fenceOne(_ member: LeaderMember, snapshot: Manifest, store: ContentStore, timeout: Duration) async -> FenceReport.Host {
+    private func fenceOne(_ member: LeaderMember, snapshot: Manifest, store: ContentStore, diffs: DiffMemo,
+                          timeout: Duration) async -> FenceReport.Host {
         let started = ContinuousClock.now
         let engine = self.engine
         let emit = self.emit
         let work = Task { () -> FenceReport.Host in
             do {
-                let root = try await FollowerSync(engine: engine, member: member, snapshot: snapshot, store: store, emit: emit).run()
+                let root = try await FollowerSync(engine: engine, member: member, snapshot: snapshot, store: store, diffs: diffs,
+                                                  emit: emit).run()
                 return FenceReport.Host(name: member.name, state: .consistent, rootHash: root, tookMs: 0, error: nil)
             } catch let failure as FollowerSync.Failure {
                 return FenceReport.Host(name: member.name, state: .error, rootHash: failure.rootHash, tookMs: 0, error: failure.description)
@@ -193,6 +201,7 @@ struct FollowerSync {
     let member: LeaderMember
     let snapshot: Manifest
     let store: ContentStore
+    let diffs: DiffMemo
     let emit: @Sendable (LeaderEvent) async -> Void
 
     struct Failure: Error, CustomStringConvertible {
@@ -278,7 +287,7 @@ struct FollowerSync {
             base = Manifest(entries: entries.filter { SyncPath.problem($0.path) == nil })
             phases.mark("listMs")
         }
-        let operations = ManifestDiff.operations(from: base, to: snapshot)
+        let operations = diffs.operations(from: base, to: snapshot)
         phases.mark("diffMs")
         var sent: Int64 = 0
         var acked: Int64 = 0
@@ -338,6 +347,23 @@ struct FollowerSync {
         var metadata: Logger.Metadata = ["follower": "\(member.name)", "outcome": "\(outcome)"]
         for (name, ms) in phases.marks { metadata[name] = "\(ms)" }
         engine.logger.debug("Follower synced", metadata: metadata)
+    }
+}
+
+/// The diffs of one fence by the base they start from: followers that held the same
+/// snapshot (the usual case) share one diff instead of each walking 50,000 entries.
+final class DiffMemo: @unchecked Sendable {
+    private let lock = NSLock()
+    // Guarded by `lock`.
+    private var made: [String: [SyncOperation]] = [:]
+
+    func operations(from base: Manifest, to snapshot: Manifest) -> [SyncOperation] {
+        lock.withLock {
+            if let known = made[base.rootHash] { return known }
+            let operations = ManifestDiff.operations(from: base, to: snapshot)
+            made[base.rootHash] = operations
+            return operations
+        }
     }
 }
 

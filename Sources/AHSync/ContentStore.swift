@@ -82,11 +82,18 @@ public final class ContentStore: @unchecked Sendable {
             if access(path, F_OK) == 0 {
                 utimensat(AT_FDCWD, path, nil, 0)
             } else {
-                var bytes = [UInt8]()
-                for entry in manifest.entries { RootHash.encode(entry, into: &bytes) }
                 let temporary = "\(directory)/tmp/snap-\(UUID().uuidString)"
-                guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
-                    throw SyncError(code: "io", "cannot write the snapshot \(temporary)")
+                let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                if fd < 0 { throw SyncError.io("cannot write the snapshot \(temporary)", errno) }
+                var failure: SyncError?
+                RootHash.encode(manifest.entries) { bytes in
+                    guard failure == nil else { return }
+                    do { try TreeWriter.writeAll(fd, Array(bytes)[...], path: temporary) } catch { failure = SyncError.wrap(error) }
+                }
+                close(fd)
+                if let failure {
+                    unlink(temporary)
+                    throw failure
                 }
                 if rename(temporary, path) != 0 { throw SyncError.io("cannot save the snapshot \(path)", errno) }
             }

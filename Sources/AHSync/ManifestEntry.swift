@@ -97,6 +97,29 @@ public struct Manifest: Sendable, Equatable {
 
     public static let empty = Manifest(entries: [])
 
+    /// This manifest without the entries at `removed` (paths that may or may not be in it),
+    /// plus `added`: what a receiver's writes since it was made changed. Binary searches and
+    /// one merge, no table of every path, no sort of the whole.
+    public func replacing(paths removed: [String], with added: [ManifestEntry]) -> Manifest {
+        var drop = [Bool](repeating: false, count: entries.count)
+        for path in removed {
+            let index = firstIndex(notBelow: path)
+            if index < entries.count, SyncPath.compare(entries[index].path, path) == 0 { drop[index] = true }
+        }
+        return merging(dropping: drop, adding: added)
+    }
+
+    /// The index of the first entry whose path is not before `path` in byte order.
+    private func firstIndex(notBelow path: String) -> Int {
+        var low = 0
+        var high = entries.count
+        while low < high {
+            let middle = (low + high) / 2
+            if SyncPath.compare(entries[middle].path, path) < 0 { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
     /// This manifest without the entries directly inside `directories` ("" is the root),
     /// plus `added` (any order): what an incremental scan found when it listed those again.
     /// One merge, no sort of the whole: the entries of a directory `d` all lie in the one
@@ -106,19 +129,17 @@ public struct Manifest: Sendable, Equatable {
         for directory in directories {
             let prefix = directory.isEmpty ? "" : directory + "/"
             let prefixLength = prefix.utf8.count
-            // The first path not below the prefix in byte order (binary search).
-            var low = 0
-            var high = entries.count
-            while low < high {
-                let middle = (low + high) / 2
-                if SyncPath.compare(entries[middle].path, prefix) < 0 { low = middle + 1 } else { high = middle }
-            }
-            var index = low
+            var index = firstIndex(notBelow: prefix)
             while index < entries.count, entries[index].path.utf8.starts(with: prefix.utf8) {
                 if !entries[index].path.utf8.dropFirst(prefixLength).contains(UInt8(ascii: "/")) { drop[index] = true }
                 index += 1
             }
         }
+        return merging(dropping: drop, adding: added)
+    }
+
+    /// The entries not marked in `drop` merged with `added` (any order, no path of them kept).
+    private func merging(dropping drop: [Bool], adding added: [ManifestEntry]) -> Manifest {
         let adding = added.sorted { SyncPath.precedes($0.path, $1.path) }
         // Listed again and found as they were (a receiver's own writes, a racily clean file
         // read again): the same manifest, no root hash to recompute.
@@ -175,17 +196,76 @@ public enum RootHash {
     /// `entries` must already be sorted (`Manifest` sorts them).
     public static func compute(_ entries: [ManifestEntry]) -> String {
         var hasher = SHA256()
-        var buffer = [UInt8]()
-        buffer.reserveCapacity(64 * 1024)
-        for entry in entries {
-            encode(entry, into: &buffer)
-            if buffer.count >= 60 * 1024 {
-                hasher.update(data: buffer)
-                buffer.removeAll(keepingCapacity: true)
+        encode(entries) { hasher.update(bufferPointer: $0) }
+        return prefix + Hex.string(hasher.finalize())
+    }
+
+    /// The encoding of `entries` in chunks of up to 64 KiB, written with plain copies into
+    /// one buffer (every fence that changed something hashes 50,000 entries on the leader
+    /// and on each follower: appending field by field to an Array cost several times more).
+    public static func encode(_ entries: [ManifestEntry], chunk: (UnsafeRawBufferPointer) -> Void) {
+        let capacity = 64 * 1024
+        // The longest entry: a symlink with a path and a target of 4,096 bytes each, or a
+        // file with a 4,096-byte path (callers have checked paths; targets are bounded too).
+        let reserve = 2 * SyncPath.maximumLength + 128
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity + reserve, alignment: 8)
+        defer { buffer.deallocate() }
+        var used = 0
+        func put(_ byte: UInt8) {
+            buffer[used] = byte
+            used += 1
+        }
+        func put(_ text: String) {
+            var text = text
+            text.withUTF8 { bytes in
+                guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+                (buffer.baseAddress! + used).copyMemory(from: source, byteCount: bytes.count)
+                used += bytes.count
             }
         }
-        hasher.update(data: buffer)
-        return prefix + Hex.string(hasher.finalize())
+        for entry in entries {
+            if used >= capacity || entry.path.utf8.count + entry.target.utf8.count > reserve - 128 {
+                chunk(UnsafeRawBufferPointer(rebasing: buffer[0..<used]))
+                used = 0
+            }
+            if entry.path.utf8.count + entry.target.utf8.count > reserve - 128 {
+                // Longer than any valid entry: the generic path (never on a checked manifest).
+                var bytes: [UInt8] = []
+                encode(entry, into: &bytes)
+                bytes.withUnsafeBytes { chunk($0) }
+                continue
+            }
+            switch entry.kind {
+            case .file:
+                put(UInt8(ascii: "F")); put(0)
+                put(entry.path); put(0)
+                put(UInt8(ascii: entry.executable ? "x" : "-")); put(0)
+                if entry.size < 0 { put(UInt8(ascii: "-")) }
+                var magnitude = entry.size.magnitude
+                let start = used
+                repeat {
+                    put(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: magnitude % 10))
+                    magnitude /= 10
+                } while magnitude > 0
+                var low = start
+                var high = used - 1
+                while low < high {
+                    buffer.swapAt(low, high)
+                    low += 1
+                    high -= 1
+                }
+                put(0)
+                put(entry.sha256); put(0)
+            case .directory:
+                put(UInt8(ascii: "D")); put(0)
+                put(entry.path); put(0)
+            case .symlink:
+                put(UInt8(ascii: "L")); put(0)
+                put(entry.path); put(0)
+                put(entry.target); put(0)
+            }
+        }
+        if used > 0 { chunk(UnsafeRawBufferPointer(rebasing: buffer[0..<used])) }
     }
 
     /// `String(value)`'s bytes without making a String (50,000 of them per root hash).

@@ -186,13 +186,16 @@ public final class TreeScanner: @unchecked Sendable {
         let manifest: Manifest
         if let base {
             // Directories listed again or gone: their last entries no longer stand.
-            let dropped = Set(children.keys).subtracting(reused)
-            for directory in dropped {
+            for directory in Set(children.keys).subtracting(reused) {
                 for entry in children[directory] ?? [] where entry.kind == .file { cache[entry.path] = nil }
                 children[directory] = nil
             }
             for (path, record) in records { cache[path] = record }
             for (directory, list) in listed { children[directory] = list }
+            // The base's directories (a receiver's base also has those it created since its
+            // last scan) that were not taken as they were: listed again, or gone.
+            var dropped: Set<String> = reused.contains("") ? [] : [""]
+            for entry in base.entries where entry.kind == .directory && !reused.contains(entry.path) { dropped.insert(entry.path) }
             manifest = base.replacing(childrenOf: dropped, with: entries)
         } else {
             cache = records

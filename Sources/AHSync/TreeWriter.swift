@@ -105,12 +105,8 @@ public final class TreeWriter: @unchecked Sendable {
     public var manifest: Manifest {
         if let currentManifest { return currentManifest }
         let made: Manifest
-        if let baseManifest, touched.count < baseManifest.count {
-            let touched = self.touched
-            let kept = baseManifest.entries.filter { !touched.contains($0.path) }
-            let changed = touched.compactMap { entries[$0] }.sorted { SyncPath.precedes($0.path, $1.path) }
-            // Two sorted runs: Manifest's (stable, run-detecting) sort merges them in one pass.
-            made = Manifest(entries: kept + changed)
+        if let baseManifest, touched.count < baseManifest.count / 4 {
+            made = baseManifest.replacing(paths: Array(touched), with: touched.compactMap { entries[$0] })
         } else {
             made = Manifest(entries: Array(entries.values))
         }
