@@ -12,7 +12,8 @@ final class HostKeyWatch: Sendable {
         var keys: [SSHHostKey] = []
         /// The last read's failure, logged once per distinct failure rather than every interval.
         var problem: String?
-        var kick: AsyncStream<Void>.Continuation?
+        /// Kicks the watch loop: `true` when a tunnel reached the sshd, `false` for the interval.
+        var kick: AsyncStream<Bool>.Continuation?
     }
 
     private let read: @Sendable () async -> (keys: [SSHHostKey], error: String?)
@@ -59,14 +60,14 @@ final class HostKeyWatch: Sendable {
     /// A tunnel reached the sshd: if its keys could not be read so far, read them now.
     func sshReachable() {
         state.withLockedValue { state in
-            if state.keys.isEmpty { state.kick?.yield() }
+            if state.keys.isEmpty { state.kick?.yield(true) }
         }
     }
 
     /// Until cancelled: re-reads every `interval` (and when kicked) and passes changed keys
     /// to `changed`.
     func watch(every interval: Duration, changed: @escaping @Sendable ([SSHHostKey]) -> Void) async {
-        let (kicks, kick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let (kicks, kick) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(1))
         state.withLockedValue { $0.kick = kick }
         defer {
             state.withLockedValue { $0.kick = nil }
@@ -74,9 +75,12 @@ final class HostKeyWatch: Sendable {
         }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                while (try? await Task.sleep(for: interval)) != nil { kick.yield() }
+                while (try? await Task.sleep(for: interval)) != nil { kick.yield(false) }
             }
-            for await _ in kicks {
+            for await fromTunnel in kicks {
+                // A tunnel's kick buffered while the read it asked for was running is
+                // answered already once keys are known: no second ssh-keyscan for it.
+                if fromTunnel && !current.isEmpty { continue }
                 if let keys = await refresh() {
                     logger.info("sshd host keys changed; reporting them", metadata: ["hostKeys": "\(keys.count)"])
                     changed(keys)

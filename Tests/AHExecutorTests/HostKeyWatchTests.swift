@@ -66,6 +66,7 @@ final class HostKeyWatchTests: XCTestCase {
         }
         let reported = await iterator.next()
         nudger.cancel()
+        await nudger.value
         XCTAssertEqual(reported, [Self.ed25519])
         // Known keys now: a tunnel no longer triggers a read.
         let reads = sshd.reads
