@@ -277,6 +277,8 @@ final class LeaderSlurpTests: XCTestCase {
         // the staging directory beside dest, then kill f2's executor (its tunnel dies).
         let parent = dest.deletingLastPathComponent()
         var seen = false
+        // The transfer runs in the leader service (another process) and announces no progress:
+        // the staging file appearing on disk is the only sign it is mid-transfer, so it is polled.
         for _ in 0..<3000 where !seen {
             try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
             for staging in (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? [] where staging.hasPrefix(".ah-slurp-") {

@@ -300,7 +300,8 @@ final class LeaderSyncFenceTests: XCTestCase {
                                    arguments: ["agent", "followers", "sync-fence", "--json", "--timeout", "15s", "--fleet-config", fleet.configPath],
                                    environment: ["XDG_STATE_HOME": fleet.stateHome, "AH_TOKEN_FILE": ""])
         try running.start()
-        // Wait until f2 is receiving (its temporary file appears), then cut it off.
+        // Wait until f2 is receiving (its temporary file appears), then cut it off. The fence
+        // runs in other processes with no progress to await; the file on disk is polled.
         var receiving = false
         while !receiving, ContinuousClock.now - started < .seconds(30) {
             receiving = ((try? FileManager.default.contentsOfDirectory(atPath: workspace("f2"))) ?? []).contains { $0.hasPrefix(".ah-sync-tmp-") }

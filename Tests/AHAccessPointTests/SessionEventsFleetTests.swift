@@ -39,6 +39,8 @@ final class SessionEventsFleetTests: XCTestCase {
         try curl.start()
         _ = try await curl.waitForLine(withPrefix: "id: \(last)", timeout: 30)
         var blocks = SSEBlock.parse(curl.stdout)
+        // curl's output is a pipe we can only read, not subscribe to per block: the `data:`
+        // line after the awaited `id:` line is read again at a short interval until it is in.
         for _ in 0..<500 where blocks.last?.id != last {
             try await Task.sleep(for: .milliseconds(10))
             blocks = SSEBlock.parse(curl.stdout)

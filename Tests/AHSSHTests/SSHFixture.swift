@@ -137,6 +137,7 @@ func withDeadline<T: Sendable>(_ seconds: Double, _ what: String, _ body: @escap
                 race.finish(.failure(error))
             }
         }
+        // The deadline itself: a timer, not synchronisation (the body's end is awaited).
         let timer = Task {
             try? await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
             if race.finish(.failure(SSHDaemonFixtureError(description: "\(what) did not finish within \(seconds) s"))) {
