@@ -266,7 +266,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            // The Swift runtime and Foundation linked in: every `followers` command is a short
+            // process, and resolving the Swift shared libraries' symbols at each start cost a
+            // third of its CPU (perf; docs/benchmarks.md, "Client start").
+            linkerSettings: [.unsafeFlags(["-static-stdlib", "-use-ld=lld", "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCollections", "-l_FoundationCShims", "-lstdc++"])]
         ),
         // Helpers for tests only: locating the built `ah`, spawning processes, temp dirs, certificates.
         .target(
@@ -324,7 +328,7 @@ let package = Package(
         .testTarget(
             name: "AHAccessPointTests",
             dependencies: [
-                "AHAccessPoint", "AHExecutor", "AHQUIC", "AHIdentity", "AHStore", "AHTestSupport", "ah",
+                "AHAccessPoint", "AHExecutor", "AHQUIC", "AHIdentity", "AHStore", "AHTestSupport",
                 "AHEvents", "AHLeader",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -377,7 +381,7 @@ let package = Package(
         .testTarget(
             name: "AHQUICTests",
             dependencies: [
-                "AHQUIC", "AHTestSupport", "AHIdentity", "ah", "CNgtcp2",
+                "AHQUIC", "AHTestSupport", "AHIdentity", "CNgtcp2",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -47,6 +47,11 @@ final class SessionsUplinkHandler: ChannelInboundHandler {
     }
 
     private func process(context: ChannelHandlerContext) {
+        // One request at a time, in order. Turning autoRead back on (below) may deliver what
+        // the stream already holds at once, re-entering `channelRead` and so `process` before
+        // the caller's own `process` call: without this guard a second batch was stored
+        // concurrently with the first, overtook it and was refused as a gap (bench/events).
+        guard !busy, !finished else { return }
         let request: EventsRequest
         do {
             guard let next = try reader.next() else { return }

@@ -47,7 +47,7 @@ public struct EventsRequestReader {
                 guard batch.bytes <= EventsLimits.maxBatchBytes else {
                     throw .malformed("a batch's events exceed \(EventsLimits.maxBatchBytes) bytes")
                 }
-                batch.events.append(try IncomingEvent.parse(bytes, session: batch.session, decoder: decoder))
+                batch.events.append(try IncomingEvent.parse(bytes, session: batch.session))
                 batch.remaining -= 1
                 if batch.remaining == 0 {
                     pending = nil

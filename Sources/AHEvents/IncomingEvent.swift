@@ -16,25 +16,24 @@ public struct IncomingEvent: Sendable, Equatable {
         self.json = json
     }
 
-    private struct Envelope: Decodable {
-        var type: String
-        var seq: Int64
-        var ts: String
-        var session: String
-    }
-
     /// Validates one event body of `session`: a JSON object (no raw CR or LF, which JSON only
     /// allows as whitespace and which would end an SSE `data:` line) whose `type` is a valid
     /// name, whose `seq` is positive, whose `ts` is at most 64 bytes and whose `session` is
-    /// the batch's.
-    public static func parse(_ bytes: [UInt8], session: String, decoder: JSONDecoder) throws(EventsProtocolError) -> IncomingEvent {
+    /// the batch's. The whole body is checked as JSON (`EnvelopeScanner`), not only those.
+    public static func parse(_ bytes: [UInt8], session: String) throws(EventsProtocolError) -> IncomingEvent {
         guard bytes.first == UInt8(ascii: "{") else { throw .badEvent("an event must be one JSON object") }
         guard !bytes.contains(where: { $0 == 0x0A || $0 == 0x0D }) else {
             throw .badEvent("an event must be one line of JSON (no raw line breaks)")
         }
-        let envelope: Envelope
-        do { envelope = try decoder.decode(Envelope.self, from: Data(bytes)) } catch {
-            throw .badEvent("an event is not a JSON object with string type, ts, session and integer seq")
+        let envelope: EnvelopeScanner.Envelope
+        do { envelope = try EnvelopeScanner.scan(bytes) } catch {
+            switch error {
+            case .syntax(let offset): throw .badEvent("an event is not valid JSON (at byte \(offset))")
+            case .tooDeep: throw .badEvent("an event nests deeper than \(EnvelopeScanner.maxDepth) levels")
+            case .invalidUTF8: throw .badEvent("an event is not valid UTF-8")
+            case .envelope(let problem):
+                throw .badEvent("an event is not a JSON object with string type, ts, session and integer seq (\(problem))")
+            }
         }
         guard EventsLimits.isValidType(envelope.type) else {
             throw .badEvent("event type '\(envelope.type.prefix(64))' is not a valid name (a letter, then letters, digits, '.', '-', '_'; at most 64)")

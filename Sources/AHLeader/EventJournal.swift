@@ -62,7 +62,7 @@ public final class EventJournal: Sendable {
     /// write runs are written together in one transaction (in order), so a burst of output
     /// costs one commit, not one per chunk.
     public func append(_ type: String, _ fields: [String: JSONValue]) {
-        let ts = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        let ts = UTCStamp.nowMillis()
         guard queue.add(type: type, ts: ts, fields: fields) else { return }
         let database = self.database
         let queue = self.queue
@@ -84,7 +84,7 @@ public final class EventJournal: Sendable {
     /// Records where a follower was reached (seed stage 5: persisted path).
     public func recordPath(follower: String, _ path: PathReport) {
         let database = self.database
-        let now = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        let now = UTCStamp.nowMillis()
         worker.enqueue("path of \(follower)") {
             _ = try database.withConnection { connection in
                 try connection.execute("""
@@ -134,33 +134,74 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     /// Compact JSON text with sorted keys.
     public var encoded: String {
+        var out = ""
+        out.reserveCapacity(128)
+        encode(into: &out)
+        return out
+    }
+
+    /// Appends the compact text to `out` (one growing string: encoding every event of a
+    /// burst of output was most of the journal's CPU when each level built its own).
+    public func encode(into out: inout String) {
         switch self {
-        case .string(let text): return Self.quote(text)
+        case .string(let text): Self.appendQuoted(text, to: &out)
         case .number(let number):
-            if number.rounded() == number, abs(number) < 1e15 { return String(Int64(number)) }
-            return "\(number)"
-        case .bool(let flag): return flag ? "true" : "false"
-        case .null: return "null"
-        case .array(let items): return "[" + items.map(\.encoded).joined(separator: ",") + "]"
+            if number.rounded() == number, abs(number) < 1e15 { out += String(Int64(number)) } else { out += "\(number)" }
+        case .bool(let flag): out += flag ? "true" : "false"
+        case .null: out += "null"
+        case .array(let items):
+            out += "["
+            for (index, item) in items.enumerated() {
+                if index > 0 { out += "," }
+                item.encode(into: &out)
+            }
+            out += "]"
         case .object(let fields):
-            return "{" + fields.keys.sorted().map { Self.quote($0) + ":" + fields[$0]!.encoded }.joined(separator: ",") + "}"
+            out += "{"
+            for (index, key) in fields.keys.sorted().enumerated() {
+                if index > 0 { out += "," }
+                Self.appendQuoted(key, to: &out)
+                out += ":"
+                fields[key]!.encode(into: &out)
+            }
+            out += "}"
         }
     }
 
     /// `text` as a JSON string literal (control characters escaped, non-ASCII kept).
     public static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+        var out = ""
+        appendQuoted(text, to: &out)
+        return out
+    }
+
+    /// Appends `text` quoted. Text with nothing to escape (nearly all of it) is appended
+    /// whole; otherwise runs between escapes are copied as UTF-8 (a byte below 0x80 is
+    /// always a whole ASCII character in UTF-8, so a multi-byte character is never split).
+    static func appendQuoted(_ text: String, to out: inout String) {
+        out += "\""
+        let utf8 = text.utf8
+        guard utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else {
+            out += text
+            out += "\""
+            return
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(utf8.count + 16)
+        for byte in utf8 {
+            switch byte {
+            case 0x22: bytes += [0x5C, 0x22]
+            case 0x5C: bytes += [0x5C, 0x5C]
+            case 0x0A: bytes += [0x5C, 0x6E]
+            case 0x0D: bytes += [0x5C, 0x72]
+            case 0x09: bytes += [0x5C, 0x74]
+            case ..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes += [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            default: bytes.append(byte)
             }
         }
-        return out + "\""
+        out += String(decoding: bytes, as: UTF8.self)
+        out += "\""
     }
 }

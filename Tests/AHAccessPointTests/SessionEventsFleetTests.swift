@@ -2,14 +2,15 @@ import AHTestSupport
 import Foundation
 import XCTest
 
-/// From `ah agent followers run` on a real fleet (a follower behind `ah serve`, the leader's
-/// own executor enrolled and named by `agent_state_dir`) to SSE read by curl.
+/// From `ah agent followers sync-fence` and `run` on a real fleet (three followers, each a
+/// real sshd behind its own `ah agent enroll`, all through one `ah serve`; the leader's own
+/// executor enrolled and named by `agent_state_dir`) to SSE read by curl.
 final class SessionEventsFleetTests: XCTestCase {
-    func testAFollowersRunShowsUpInTheSessionEventStream() async throws {
+    func testAFenceAndARunOnThreeFollowersShowUpInTheSessionEventStream() async throws {
         try Requirement.sshd()
         let fleet = try LeaderFixture()
         do {
-            try await runAndRead(fleet)
+            try await fenceRunAndRead(fleet)
         } catch {
             await fleet.stop()
             throw error
@@ -17,12 +18,22 @@ final class SessionEventsFleetTests: XCTestCase {
         await fleet.stop()
     }
 
-    private func runAndRead(_ fleet: LeaderFixture) async throws {
-        try await fleet.start(accessPointFollowers: [("f1", ["os": "linux"])])
+    private func fenceRunAndRead(_ fleet: LeaderFixture) async throws {
+        let names = ["f1", "f2", "f3"]
+        try await fleet.start(accessPointFollowers: names.map { ($0, ["os": "linux"]) })
         try await fleet.tunnels.addExecutor("leader")
+        let workspace = fleet.directory.file("leader-ws")
+        try FileManager.default.createDirectory(at: workspace.appendingPathComponent("tests"), withIntermediateDirectories: true)
+        try Data("echo hello\n".utf8).write(to: workspace.appendingPathComponent("tests/run.sh"))
         try fleet.writeConfig(extraFleet: "agent_state_dir = \"\(fleet.directory.file("agent-leader").path)\"")
+        try appendLeaderMember(workspace: workspace.path, to: fleet.configPath)
 
-        let run = try await fleet.runJSON(["--", "sh", "-c", "echo hello; echo oops >&2"])
+        let fence = try await fleet.followers(["sync-fence", "--json"])
+        XCTAssertEqual(fence.exit, .exited(0), fence.transcript)
+        let snapshot = try XCTUnwrap((try JSONSerialization.jsonObject(with: fence.stdout) as? [String: Any])?["snapshotId"] as? String,
+                                     fence.transcript)
+        // The run fences again (nothing changed: the same snapshot), then runs the script the fence brought.
+        let run = try await fleet.runJSON(["--", "sh", "-c", "sh tests/run.sh; echo oops >&2"])
         XCTAssertEqual(run.result.exit, .exited(0), run.result.transcript)
         let sessionCommand = try await fleet.followers(["session", "--json"])
         let session = try XCTUnwrap((try JSONSerialization.jsonObject(with: sessionCommand.stdout) as? [String: Any])?["id"] as? String,
@@ -50,27 +61,80 @@ final class SessionEventsFleetTests: XCTestCase {
         let types = blocks.map(\.event)
         XCTAssertEqual(types.first, "followersCatalog", "\(types)")
         XCTAssertEqual(types.last, "summary", "\(types)")
-        func index(_ type: String, _ match: (SSEBlock) -> Bool = { _ in true }) -> Int? {
-            blocks.firstIndex { $0.event == type && match($0) }
+        for block in blocks { XCTAssertEqual(block.data["seq"] as? Int, Int(block.id), "data.seq is the SSE id") }
+        func indices(_ type: String, _ match: (SSEBlock) -> Bool = { _ in true }) -> [Int] {
+            blocks.indices.filter { blocks[$0].event == type && match(blocks[$0]) }
         }
-        let fixed = try XCTUnwrap(index("connect.path.fixed") { $0.data["host"] as? String == "f1" }, "\(types)")
-        let started = try XCTUnwrap(index("hostStarted") { $0.data["host"] as? String == "f1" }, "\(types)")
-        let log = try XCTUnwrap(index("hostLog") { $0.data["stream"] as? String == "stdout" && $0.data["text"] as? String == "hello\n" },
-                                "\(blocks.map(\.data))")
-        let errors = try XCTUnwrap(index("hostLog") { $0.data["stream"] as? String == "stderr" }, "\(types)")
-        let exited = try XCTUnwrap(index("hostExited") { $0.data["host"] as? String == "f1" }, "\(types)")
-        // The host is announced, then its path fixed (connecting is part of its run), then its output and exit.
-        XCTAssertTrue(started < log && fixed < log && log < exited && errors < exited, "\(types)")
-        XCTAssertEqual(blocks[exited].data["status"] as? String, "passed")
-        XCTAssertEqual(blocks.last?.data["passed"] as? [String], ["f1"])
+
+        // Two fences (sync-fence, then run's own), each: moment (no snapshot), fenceStarted,
+        // fenceResult, moment (with the snapshot), in that order, all on the one snapshot.
+        let moments = indices("moment"), started = indices("fenceStarted"), results = indices("fenceResult")
+        XCTAssertEqual(moments.count, 4, "\(types)")
+        XCTAssertEqual(started.count, 2, "\(types)")
+        XCTAssertEqual(results.count, 2, "\(types)")
+        for fence in 0..<min(2, started.count, results.count, moments.count / 2) {
+            let before = blocks[moments[2 * fence]], after = blocks[moments[2 * fence + 1]]
+            XCTAssertTrue(moments[2 * fence] < started[fence] && started[fence] < results[fence] && results[fence] < moments[2 * fence + 1],
+                          "fence \(fence + 1): \(types)")
+            XCTAssertTrue(before.data["snapshotId"] is NSNull, "\(before.data)")
+            XCTAssertEqual(before.data["label"] as? String, "before fence")
+            XCTAssertEqual(after.data["snapshotId"] as? String, snapshot)
+            XCTAssertEqual(after.data["label"] as? String, "after fence (3/3 consistent)")
+            XCTAssertEqual(blocks[started[fence]].data["snapshotId"] as? String, snapshot)
+            XCTAssertEqual((blocks[started[fence]].data["hosts"] as? [String])?.sorted(), names)
+            let hosts = blocks[results[fence]].data["hosts"] as? [String: [String: Any]] ?? [:]
+            XCTAssertEqual(blocks[results[fence]].data["snapshotId"] as? String, snapshot)
+            XCTAssertEqual(hosts.keys.sorted(), names, "\(blocks[results[fence]].data)")
+            for (name, host) in hosts {
+                XCTAssertEqual(host["state"] as? String, "consistent", name)
+                XCTAssertNotNil(host["tookMs"] as? Int, name)
+            }
+        }
+        let catalogue = try XCTUnwrap(indices("followersCatalog").first)
+        for name in names {
+            let fixed = indices("connect.path.fixed") { $0.data["host"] as? String == name }
+            let hostStarted = indices("hostStarted") { $0.data["host"] as? String == name }
+            let log = indices("hostLog") { $0.data["host"] as? String == name && $0.data["stream"] as? String == "stdout" }
+            let errors = indices("hostLog") { $0.data["host"] as? String == name && $0.data["stream"] as? String == "stderr" }
+            let exited = indices("hostExited") { $0.data["host"] as? String == name }
+            XCTAssertEqual(fixed.count, 1, "\(name): \(types)")
+            XCTAssertEqual(hostStarted.count, 1, "\(name): \(types)")
+            XCTAssertEqual(exited.count, 1, "\(name): \(types)")
+            guard let fixedAt = fixed.first, let startedAt = hostStarted.first, let exitedAt = exited.first,
+                  let logAt = log.first, let errorAt = errors.first, let runFence = results.last else { continue }
+            XCTAssertEqual(log.map { blocks[$0].data["text"] as? String }, ["hello\n"], name)
+            // Catalogue, then the path (fixed while the first fence reached the follower), then
+            // that fence's result; the run starts after its own fence: start, output, exit.
+            XCTAssertTrue(catalogue < fixedAt && fixedAt < results[0], "\(name): \(types)")
+            XCTAssertTrue(runFence < startedAt && startedAt < logAt && logAt < exitedAt && errorAt < exitedAt, "\(name): \(types)")
+            XCTAssertEqual(blocks[exitedAt].data["status"] as? String, "passed", name)
+        }
+        XCTAssertEqual((blocks.last?.data["passed"] as? [String])?.sorted(), names)
 
         let sessions = try await events.json("/api/v1/sessions")
         let row = (sessions["items"] as? [[String: Any]])?.first { $0["id"] as? String == session }
         XCTAssertEqual(row?["leader"] as? String, "leader")
         let info = try await events.json("/api/v1/sessions/\(session)/info")
-        let follower = (info["followers"] as? [[String: Any]])?.first
-        XCTAssertEqual(follower?["name"] as? String, "f1")
-        XCTAssertEqual(follower?["health"] as? String, "ok")
+        let followers = info["followers"] as? [[String: Any]] ?? []
+        XCTAssertEqual(followers.compactMap { $0["name"] as? String }.sorted(), names)
+        for follower in followers { XCTAssertEqual(follower["health"] as? String, "ok", "\(follower)") }
+        let lastFence = info["lastFence"] as? [String: Any]
+        XCTAssertEqual(lastFence?["seq"] as? Int, results.last.map { Int(blocks[$0].id) }, "info's lastFence is the run's fence")
+    }
+
+    /// Appends the leader member (the workspace the fences snapshot) to the fleet config.
+    private func appendLeaderMember(workspace: String, to configPath: String) throws {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: configPath))
+        handle.seekToEndOfFile()
+        handle.write(Data("""
+
+            [[fleet.members]]
+            name = "leader"
+            role = "leader"
+            workspace = "\(workspace)"
+
+            """.utf8))
+        try handle.close()
     }
 }
 

@@ -41,6 +41,35 @@ final class SessionEventsTests: XCTestCase {
                                    "unreachable": .array([])])
     }
 
+    /// Batches pipelined as fast as the journal fills (the uplink keeps several in flight)
+    /// are stored in order: the access point never takes one before its predecessor. Turning
+    /// reading back on after an ack delivered the next batch re-entrantly, and two batches were
+    /// stored at once until the handler refused one as a gap. bench/events found it (with 10
+    /// SSE consumers loading the access point: one refusal per 15 s before the fix, none in
+    /// 60 s after); on an idle machine this test did not hit that interleaving in 6 runs
+    /// without the fix, so it guards the ordering and the absence of refusals, not the race.
+    func testPipelinedBatchesUnderLoadAreStoredInOrderAndNeverRefused() async throws {
+        let (journal, pusher) = try fixture.leader("lead", session: "s-load")
+        pusher.start()
+        // Big events make big batches: each takes the access point long enough to store that
+        // the next ones arrive while reading is off, which is what the re-entry needed.
+        let total: Int64 = 20_000
+        let filler = String(repeating: "x", count: 1_500)
+        for round in 0..<Int(total / 1_000) {
+            for index in 0..<1_000 {
+                journal.append("hostLog", ["host": .string("f1"), "stream": .string("stdout"), "text": .string("\(round).\(index) \(filler)\n")])
+            }
+            await Task.yield()
+        }
+        try await fixture.waitDelivered(pusher, total, timeout: 120)
+        let serve = try XCTUnwrap(fixture.tunnels.serve)
+        XCTAssertFalse(serve.process.stderr.contains("refused a leader's event stream"), String(serve.process.stderr.suffix(2_000)))
+        let page = try await fixture.json("/api/v1/sessions/s-load/info")
+        XCTAssertEqual(page["lastSeq"] as? Int, Int(total))
+        await pusher.stop()
+        await journal.close()
+    }
+
     func testEventsReachSSEInOrderAndAResumedConsumerSeesEachSeqOnce() async throws {
         let (journal, pusher) = try fixture.leader("lead", session: "s-run")
         pusher.start()

@@ -8,6 +8,7 @@ usage: consume.py HOST PORT SESSION TOKEN SKIP_NS QUIET DEADLINE
   SKIP_NS: events emitted before this wall-clock time (ns) are not counted in the latency
            (they were in the history when the consumer attached)."""
 import json
+import os
 import socket
 import sys
 import time
@@ -32,6 +33,8 @@ expected = None  # next id
 received = gaps = repeats = 0
 first_at = last_at = None
 latencies = []
+# LATENCY_DUMP=FILE: every measured event's emit time and latency (ns), to see when the tail happens.
+dump = open(os.environ["LATENCY_DUMP"], "w") if os.environ.get("LATENCY_DUMP") else None
 last_data = time.time()
 pending_id = None
 
@@ -63,6 +66,8 @@ def feed(data):
                 emitted = int(line[at + 10:end])
                 if emitted >= skip_ns:
                     latencies.append(now_ns - emitted)
+                    if dump:
+                        dump.write(f"{emitted} {now_ns - emitted}\n")
 
 chunked = raw
 while time.time() < deadline:

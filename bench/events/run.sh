@@ -10,9 +10,12 @@
 # emission) for DURATION as fast as the pipeline takes them: it pauses while more than
 # WINDOW events are unacknowledged by the access point (running further ahead only grows the
 # journal's backlog and every event's latency, not the rate delivered). CONSUMERS SSE consumers attach
-# to /api/v1/sessions/ID/events once the session exists: one Python consumer
-# (bench/events/consume.py: de-chunks, checks ids are consecutive, measures emit → receive
-# latency for events emitted after it attached) and CONSUMERS-1 `curl -N` consumers whose
+# to /api/v1/sessions/ID/events before the timed emission starts (the emitter journals one
+# event first so the session exists, then waits; the access point's ah_sse_consumers gauge
+# says when all are attached): one Python consumer (bench/events/consume.py: de-chunks,
+# checks ids are consecutive, measures emit → receive latency of every timed event; with
+# LATENCY_DUMP=FILE it also writes each one's emit time and latency) and CONSUMERS-1
+# `curl -N` consumers whose
 # output is checked afterwards (every id once, in order).
 #
 # Reported: events emitted and acknowledged (ingested) per second, events delivered per
@@ -24,7 +27,8 @@
 # Environment:
 #   DURATION=30        seconds of emission
 #   CONSUMERS=10       SSE consumers
-#   WINDOW=4000        unacknowledged events at most (ah debug emit-events --max-unacknowledged)
+#   WINDOW=1000        unacknowledged events at most (ah debug emit-events --max-unacknowledged):
+#                      the median latency is about WINDOW / rate, so 1000 at 20,000+ events/s
 #   AH_BINARY=PATH     the `ah` to measure (default: .build/release/ah; copied to the work dir)
 #   BENCH_TMPDIR=DIR   where the work dir goes (default: /dev/shm if present, else /tmp)
 #   KEEP_WORK=1        keep the work dir (logs)
@@ -37,7 +41,7 @@ source "$ROOT/bench/lib/bench.sh"
 
 DURATION=${DURATION:-30}
 CONSUMERS=${CONSUMERS:-10}
-WINDOW=${WINDOW:-4000}
+WINDOW=${WINDOW:-1000}
 
 case "${1:-}" in
     "") ;;
@@ -78,24 +82,20 @@ SESSION="bench-$(date +%s)"
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 CLK=$(getconf CLK_TCK)
-CPU0=$(cpu_ticks "$SERVE")
-T0=$(bench_now_ns)
 
-bench_log "emitting hostLog events for ${DURATION}s to session $SESSION, $CONSUMERS SSE consumers"
+# The emitter journals one event (the session then exists), says ready, and starts its timed
+# emission on a line from the fifo: every consumer is attached and live before it starts, so
+# none is catching up on history while latency is measured.
+mkfifo "$WORK/go"
+exec 3<>"$WORK/go"
 /usr/bin/time -v -o "$WORK/emit.time" "$AH" debug emit-events --agent-state-dir "$WORK/agent" --journal "$WORK/journal.sqlite" --session "$SESSION" \
-    --duration "${DURATION}s" --max-unacknowledged "$WINDOW" --log-level warning >"$WORK/emit.out" 2>"$WORK/emit.log" &
+    --duration "${DURATION}s" --max-unacknowledged "$WINDOW" --wait-for-start --log-level warning <"$WORK/go" >"$WORK/emit.out" 2>"$WORK/emit.log" &
 EMIT=$!
 PIDS+=("$EMIT")
+for ((i = 0; i < 600; i++)); do grep -q '"ready":true' "$WORK/emit.out" && break; kill -0 "$EMIT" 2>/dev/null || break; sleep 0.05; done
+grep -q '"ready":true' "$WORK/emit.out" || bench_die "the emitter did not get its first event acknowledged: $(tail -5 "$WORK/emit.log")"
 
-# Consumers attach once the session exists (the first batch is stored).
-for ((i = 0; i < 200; i++)); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $VIEWER" "http://$HTTP/api/v1/sessions/$SESSION/info" || true)
-    [[ $code == 200 ]] && break
-    sleep 0.05
-done
-[[ $code == 200 ]] || bench_die "the session never appeared at the access point: $(tail -5 "$WORK/emit.log")"
-SKIP_NS=$(($(bench_now_ns) + 1000000000))
-python3 "$HERE/consume.py" 127.0.0.1 "$HTTP_PORT" "$SESSION" "$VIEWER" "$SKIP_NS" 5 $((DURATION + 90)) >"$WORK/consumer-0.json" &
+python3 "$HERE/consume.py" 127.0.0.1 "$HTTP_PORT" "$SESSION" "$VIEWER" 1 5 $((DURATION + 90)) >"$WORK/consumer-0.json" &
 CONSUMER=$!
 PIDS+=("$CONSUMER")
 CURLS=()
@@ -105,16 +105,28 @@ for ((c = 1; c < CONSUMERS; c++)); do
     CURLS+=("$!")
     PIDS+=("$!")
 done
+# All attached: the access point's own gauge says so.
+for ((i = 0; i < 200; i++)); do
+    attached=$(curl -s -H "Authorization: Bearer $VIEWER" "http://$HTTP/metrics" | awk '$1 == "ah_sse_consumers" { print $2 }')
+    [[ ${attached%.*} == "$CONSUMERS" ]] && break
+    sleep 0.05
+done
+[[ ${attached%.*} == "$CONSUMERS" ]] || bench_die "only ${attached:-0} of $CONSUMERS SSE consumers attached"
+
+bench_log "emitting hostLog events for ${DURATION}s to session $SESSION, $CONSUMERS SSE consumers attached"
+CPU0=$(cpu_ticks "$SERVE")
+T0=$(bench_now_ns)
+echo go >&3
 
 wait "$EMIT" || bench_die "the emitter failed: $(tail -5 "$WORK/emit.log")"
 T1=$(bench_now_ns)
 CPU1=$(cpu_ticks "$SERVE")
 HWM=$(awk '/VmHWM/ { print $2 }' "/proc/$SERVE/status")
 RSS=$(awk '/VmRSS/ { print $2 }' "/proc/$SERVE/status")
-EMITTED=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["emitted"])' "$WORK/emit.out")
-ACKED=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["acknowledged"])' "$WORK/emit.out")
-EMIT_S=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["emitSeconds"])' "$WORK/emit.out")
-TOTAL_S=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totalSeconds"])' "$WORK/emit.out")
+EMITTED=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["emitted"])' "$WORK/emit.out")
+ACKED=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["acknowledged"])' "$WORK/emit.out")
+EMIT_S=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["emitSeconds"])' "$WORK/emit.out")
+TOTAL_S=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["totalSeconds"])' "$WORK/emit.out")
 # What the access point holds: the count every consumer must have received.
 STORED=$(curl -s -H "Authorization: Bearer $VIEWER" "http://$HTTP/api/v1/sessions/$SESSION/info" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["lastSeq"])')

@@ -35,6 +35,13 @@ struct DebugEmitEventsCommand: AsyncParsableCommand {
     @Option(help: "Stop emitting while this many events wait to be acknowledged by the access point (0: never).")
     var maxUnacknowledged: Int64 = 4_000
 
+    @Flag(help: """
+        First journal one event (so the session exists at the access point), print {"ready":true} once \
+        it is acknowledged, and start emitting when a line arrives on stdin: consumers attach before \
+        the timed emission instead of catching up on its history while it is measured.
+        """)
+    var waitForStart = false
+
     func run() async throws {
         let logger = CLILogging.logger("ah.debug.emit-events")
         let target = try EventUplinkTarget.load(stateDirectory: agentStateDir)
@@ -43,9 +50,27 @@ struct DebugEmitEventsCommand: AsyncParsableCommand {
         pusher.start()
         let text = String(repeating: "x", count: max(0, textBytes))
         let clock = ContinuousClock()
+        var emitted: Int64 = 0
+        if waitForStart {
+            events.append("hostLog", ["host": .string("bench"), "stream": .string("stdout"), "text": .string("ready"),
+                                       "emitNs": .string("0")])
+            emitted = 1
+            let deadline = clock.now + .seconds(30)
+            while pusher.acknowledged < 1 {
+                guard clock.now < deadline else { throw ValidationError("the access point did not acknowledge the first event in 30 s") }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            FileHandle.standardOutput.write(Data(#"{"ready":true}"#.utf8 + [0x0A]))
+            // A blocking read of stdin, off the cooperative pool.
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                Thread.detachNewThread {
+                    _ = readLine()
+                    done.resume()
+                }
+            }
+        }
         let start = clock.now
         let end = start + .seconds(duration.seconds)
-        var emitted: Int64 = 0
         while clock.now < end {
             // Emit as fast as the pipeline takes events: an emitter that runs ahead only grows
             // the journal's backlog (and every event's latency), not the rate delivered.
