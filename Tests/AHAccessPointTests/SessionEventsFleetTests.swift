@@ -117,7 +117,13 @@ final class SessionEventsFleetTests: XCTestCase {
         let info = try await events.json("/api/v1/sessions/\(session)/info")
         let followers = info["followers"] as? [[String: Any]] ?? []
         XCTAssertEqual(followers.compactMap { $0["name"] as? String }.sorted(), names)
-        for follower in followers { XCTAssertEqual(follower["health"] as? String, "ok", "\(follower)") }
+        for follower in followers {
+            XCTAssertEqual(follower["health"] as? String, "ok", "\(follower)")
+            XCTAssertEqual(follower["os"] as? String, "linux", "\(follower)")
+            XCTAssertEqual((follower["path"] as? [String: Any])?["method"] as? String, "access-point", "\(follower)")
+        }
+        let endpoints = info["endpoints"] as? [String: String]
+        XCTAssertEqual(endpoints?["events"], "/api/v1/sessions/\(session)/events")
         let lastFence = info["lastFence"] as? [String: Any]
         XCTAssertEqual(lastFence?["seq"] as? Int, results.last.map { Int(blocks[$0].id) }, "info's lastFence is the run's fence")
     }

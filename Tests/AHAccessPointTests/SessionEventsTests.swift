@@ -25,6 +25,24 @@ final class SessionEventsTests: XCTestCase {
         await fixture?.stop()
     }
 
+    /// The access point's unlabelled samples, parsed by prometheus_client (Tests/Interop).
+    private func metrics() async throws -> [String: Double] {
+        if let problem = await Python.importProblem("prometheus_client.parser") {
+            try Requirement.check(false, "\(problem) (.ci/run installs prometheus_client)")
+        }
+        let (status, body) = try await fixture.get("/metrics")
+        XCTAssertEqual(status, 200, String(decoding: body, as: UTF8.self))
+        let result = try await ProcessRunner.run(try Executables.python3(), [BuiltProducts.interopScript("metrics_parse.py").path],
+                                                 stdin: body, timeout: 30)
+        XCTAssertEqual(result.exit, .exited(0), result.transcript)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+        var values: [String: Double] = [:]
+        for sample in object["samples"] as? [[String: Any]] ?? [] where (sample["labels"] as? [String: String])?.isEmpty ?? true {
+            if let name = sample["name"] as? String, let value = sample["value"] as? NSNumber { values[name] = value.doubleValue }
+        }
+        return values
+    }
+
     /// Emits `count` events the way a run does: catalog, host started, logs, exit, summary.
     private func emitRun(_ journal: EventJournal, logs: Int) {
         journal.append("followersCatalog", ["fleet": .string("f"), "followers": .array([
@@ -95,6 +113,11 @@ final class SessionEventsTests: XCTestCase {
             XCTAssertEqual(block.data["session"] as? String, "s-run")
             XCTAssertNotNil(block.data["ts"] as? String)
         }
+        // /metrics (parsed by prometheus_client) counts what was ingested and who is attached.
+        let metrics = try await self.metrics()
+        XCTAssertEqual(metrics["ah_events_ingested_total"], Double(total), "\(metrics)")
+        XCTAssertEqual(metrics["ah_sse_consumers"], 1, "\(metrics)")
+
         // Live: the connected consumer gets new events as they are stored.
         emitRun(journal, logs: 10)
         let live = try await fixture.events(of: first, through: total + 15)
