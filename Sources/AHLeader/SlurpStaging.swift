@@ -11,11 +11,18 @@ import Foundation
 /// it, the old tree is removed with the staging directory. Where the kernel lacks the
 /// exchange, two renames are used (the destination is then absent for an instant, but never
 /// partly written).
+///
+/// Ownership: the staging directory holds `.owner`, locked (flock) for as long as this object
+/// lives, and the lock dies with the process. A staging directory left by a leader service
+/// that was killed mid-slurp is therefore recognisable — its lock can be taken — and the next
+/// slurp into the same parent removes it (`sweepAbandoned`).
 final class SlurpStaging: @unchecked Sendable {
     let dest: URL
     let root: URL
     private let lock = NSLock()
     private var nextHost = 0
+    /// The descriptor of `.owner`, locked; closed by `discard` (or at exit).
+    private var ownerFD: Int32 = -1
 
     init(dest: String) throws {
         self.dest = URL(fileURLWithPath: dest).standardizedFileURL
@@ -29,10 +36,39 @@ final class SlurpStaging: @unchecked Sendable {
         if FileManager.default.fileExists(atPath: self.dest.path, isDirectory: &isDirectory), !isDirectory.boolValue {
             throw LeaderFailure.usage("the destination \(self.dest.path) exists and is not a directory")
         }
+        Self.sweepAbandoned(in: parent)
         let suffix = UUID().uuidString.prefix(8).lowercased()
         root = parent.appendingPathComponent(".ah-slurp-\(suffix)")
         guard mkdir(root.path, 0o700) == 0 else {
             throw LeaderFailure(exitCode: 1, "cannot create the staging directory \(root.path): \(String(cString: strerror(errno)))")
+        }
+        ownerFD = open(root.appendingPathComponent(Self.ownerName).path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard ownerFD >= 0, flock(ownerFD, LOCK_EX | LOCK_NB) == 0 else {
+            let reason = String(cString: strerror(errno))
+            if ownerFD >= 0 { close(ownerFD) }
+            try? FileManager.default.removeItem(at: root)
+            throw LeaderFailure(exitCode: 1, "cannot lock the staging directory \(root.path): \(reason)")
+        }
+    }
+
+    deinit {
+        if ownerFD >= 0 { close(ownerFD) }
+    }
+
+    static let ownerName = ".owner"
+
+    /// Removes `.ah-slurp-*` directories in `parent` whose `.owner` lock nobody holds: their
+    /// slurp's process is gone. One being created right now (no `.owner` yet) or one without
+    /// an owner file (made by an older version) is left alone.
+    static func sweepAbandoned(in parent: URL) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? []
+        for name in names where name.hasPrefix(".ah-slurp-") {
+            let directory = parent.appendingPathComponent(name)
+            let fd = open(directory.appendingPathComponent(ownerName).path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { continue }
+            try? FileManager.default.removeItem(at: directory)
         }
     }
 
@@ -93,6 +129,10 @@ final class SlurpStaging: @unchecked Sendable {
     /// Removes the staging directory and everything left in it.
     func discard() {
         try? FileManager.default.removeItem(at: root)
+        lock.withLock {
+            if ownerFD >= 0 { close(ownerFD) }
+            ownerFD = -1
+        }
     }
 
     private func makeDirectory(_ url: URL) throws {
