@@ -41,6 +41,7 @@ struct FleetConfigReader {
         if var sync = try fleet.table("sync") {
             if let ignores = try sync.stringArray("ignores") { settings.sync.ignores = ignores }
             if let timeout = try sync.duration("timeout") { settings.sync.timeout = timeout }
+            if let retention = try sync.integer("retention", in: 1...10_000) { settings.sync.retention = retention }
             try sync.finish()
         }
         if var connectivity = try fleet.table("connectivity") {

@@ -48,10 +48,14 @@ public struct FleetSettings: Sendable, Hashable {
         public var ignores: [String]
         /// How long a sync fence may take (default 60s).
         public var timeout: Duration
+        /// How many snapshots the leader's content store keeps (default 50, 1-10000): the
+        /// moments `seek` can go back to.
+        public var retention: Int
 
-        public init(ignores: [String] = defaultIgnores, timeout: Duration = .seconds(60)) {
+        public init(ignores: [String] = defaultIgnores, timeout: Duration = .seconds(60), retention: Int = 50) {
             self.ignores = ignores
             self.timeout = timeout
+            self.retention = retention
         }
     }
 

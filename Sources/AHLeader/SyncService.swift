@@ -14,6 +14,7 @@ actor SyncService {
     let workspace: String?
     let ignores: IgnoreMatcher
     let timeout: Duration
+    let retention: Int
     let storeDirectory: String
     let logger: Logger
     private var scanner: TreeScanner?
@@ -24,6 +25,7 @@ actor SyncService {
         workspace = Self.leaderWorkspace(config: fleet.config.file, leaderWorkspace: fleet.config.leader?.workspace)
         ignores = IgnoreMatcher(patterns: fleet.config.settings.sync.ignores)
         timeout = fleet.config.settings.sync.timeout
+        retention = fleet.config.settings.sync.retention
         storeDirectory = paths.stateDirectory.appendingPathComponent("sync-\(paths.key)").path
         self.logger = logger
     }
@@ -41,7 +43,7 @@ actor SyncService {
 
     func contentStore() throws -> ContentStore {
         if let store { return store }
-        let made = try ContentStore(directory: storeDirectory)
+        let made = try ContentStore(directory: storeDirectory, retention: retention)
         store = made
         return made
     }

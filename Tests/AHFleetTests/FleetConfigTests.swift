@@ -271,10 +271,12 @@ final class FleetConfigTests: XCTestCase {
             ("[fleet]\ntoken_file = \"~bob/token\"", "fleet.token_file", "\"~bob/token\"", "'~user' is not supported"),
             ("[fleet]\nmembers = [\"a\"]", "fleet.members[0]", "\"a\"", "must be a table"),
             ("[fleet]\nmembers = 3", "fleet.members", "3", "must be an array of tables"),
-            ("[fleet.sync]\nignore = [\"a\"]", "fleet.sync.ignore", "[\"a\"]", "unknown key (known keys here: ignores, timeout)"),
+            ("[fleet.sync]\nignore = [\"a\"]", "fleet.sync.ignore", "[\"a\"]", "unknown key (known keys here: ignores, retention, timeout)"),
             ("[fleet.sync]\nignores = \"node_modules\"", "fleet.sync.ignores", "\"node_modules\"", "must be an array of strings"),
             ("[fleet.sync]\nignores = [\"a\", \"\"]", "fleet.sync.ignores[1]", "\"\"", "must not be empty"),
             ("[fleet.sync]\ntimeout = \"soon\"", "fleet.sync.timeout", "\"soon\"", "not a duration"),
+            ("[fleet.sync]\nretention = 0", "fleet.sync.retention", "0", "between 1 and 10000"),
+            ("[fleet.sync]\nretention = \"50\"", "fleet.sync.retention", "\"50\"", "must be an integer"),
             ("[fleet.connectivity]\nssh_connect_timeout = \"5\"", "fleet.connectivity.ssh_connect_timeout", "\"5\"", "needs a unit"),
             ("[fleet.connectivity]\nssh_keepalive = 30", "fleet.connectivity.ssh_keepalive", "30", "duration string like \"5s\""),
             ("[fleet.connectivity]\nfailure_threshold = 0", "fleet.connectivity.failure_threshold", "0", "between 1 and 1000"),
@@ -333,6 +335,13 @@ final class FleetConfigTests: XCTestCase {
         }
     }
 
+    /// `[fleet.sync] retention`: how many snapshots the content store keeps (default 50).
+    func testRetentionIsRead() throws {
+        let config = try FleetConfig.parse("[fleet.sync]\nretention = 7\n", file: "/r/c.toml", context: Self.context)
+        XCTAssertEqual(config.settings.sync.retention, 7)
+        XCTAssertEqual(FleetSettings().sync.retention, 50)
+    }
+
     /// Config/fleet.example.toml parses, its values are the defaults, and it mentions every key.
     func testExampleFileDocumentsEveryKeyWithItsDefault() throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -344,7 +353,7 @@ final class FleetConfigTests: XCTestCase {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         let keys = ["name", "remote_server", "token_file", "ca_file", "identity_file", "known_hosts", "agent_state_dir",
                     "remote_ah", "role", "host", "ssh_user", "ssh_port", "connect", "os", "workspace", "tags", "ignores",
-                    "timeout", "ssh_connect_timeout", "ssh_keepalive", "health_probe_interval", "failure_threshold",
+                    "timeout", "retention", "ssh_connect_timeout", "ssh_keepalive", "health_probe_interval", "failure_threshold",
                     "concurrency", "ssh_retry", "include", "exclude", "required", "dest"]
         for key in keys { XCTAssertTrue(text.contains("\n\(key) = ") || text.contains("# \(key) = "), key) }
         for table in ["[fleet]", "[[fleet.members]]", "[fleet.sync]", "[fleet.connectivity]", "[fleet.execution]", "[filesets."] {
