@@ -90,12 +90,23 @@ public final class ContentStore: @unchecked Sendable {
                     guard failure == nil else { return }
                     do { try TreeWriter.writeAll(fd, Array(bytes)[...], path: temporary) } catch { failure = SyncError.wrap(error) }
                 }
+                // Objects are written without a flush each (tens of thousands in a first
+                // fence); one syncfs here makes them and this manifest durable before the
+                // snapshot becomes visible, so a snapshot that survives a crash can be restored.
+                if failure == nil, Durability.syncFileSystem(fd) != 0, fsync(fd) != 0 {
+                    failure = SyncError.io("cannot flush the snapshot \(temporary)", errno)
+                }
                 close(fd)
                 if let failure {
                     unlink(temporary)
                     throw failure
                 }
                 if rename(temporary, path) != 0 { throw SyncError.io("cannot save the snapshot \(path)", errno) }
+                let parent = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                if parent >= 0 {
+                    fsync(parent)
+                    close(parent)
+                }
             }
             try enforceRetention()
         }
