@@ -268,8 +268,12 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             // The Swift runtime and Foundation linked in: every `followers` command is a short
-            // process, and resolving the Swift shared libraries' symbols at each start cost a
-            // third of its CPU (perf; docs/benchmarks.md, "Client start").
+            // process, and loading the Swift shared libraries at each start cost about a third
+            // of `ah --version` (22 → 15 ms; docs/benchmarks.md, "Fan-out"). lld, because the
+            // static Foundation archives depend on each other in an order GNU ld cannot resolve;
+            // the libraries Foundation's archives need are named, as the toolchain's
+            // static-stdlib-args.lnk does not. Tests do not link this target (its flags would
+            // reach their link): they run the built `ah`.
             linkerSettings: [.unsafeFlags(["-static-stdlib", "-use-ld=lld", "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCollections", "-l_FoundationCShims", "-lstdc++"])]
         ),
         // Helpers for tests only: locating the built `ah`, spawning processes, temp dirs, certificates.
