@@ -130,6 +130,7 @@ public enum HelperMessage: Sendable, Equatable {
 
     /// The message as one JSON object (compact, keys sorted).
     public func jsonBytes() -> [UInt8] {
+        if case .sync(.file(let sync, let entry)) = self, let bytes = SyncFileWire.encode(sync: sync, entry: entry) { return bytes }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data: Data
@@ -155,6 +156,7 @@ public enum HelperMessage: Sendable, Equatable {
     /// Decodes one message. `.unknownType` for a well-formed object of a type this build does
     /// not know (a newer peer's), `.malformed` for anything else that does not decode.
     public static func decode(_ bytes: [UInt8]) throws(HelperMessageError) -> HelperMessage {
+        if let file = SyncFileWire.decode(bytes) { return .sync(file) }
         let data = Data(bytes)
         let decoder = JSONDecoder()
         let type: String
