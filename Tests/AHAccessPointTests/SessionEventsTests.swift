@@ -64,7 +64,7 @@ final class SessionEventsTests: XCTestCase {
     /// reading back on after an ack delivered the next batch re-entrantly, and two batches were
     /// stored at once until the handler refused one as a gap. bench/events found it (with 10
     /// SSE consumers loading the access point: one refusal per 15 s before the fix, none in
-    /// 60 s after); on an idle machine this test did not hit that interleaving in 6 runs
+    /// 60 s after); on an idle machine this test did not hit that interleaving in 7 runs
     /// without the fix, so it guards the ordering and the absence of refusals, not the race.
     func testPipelinedBatchesUnderLoadAreStoredInOrderAndNeverRefused() async throws {
         let (journal, pusher) = try fixture.leader("lead", session: "s-load")
