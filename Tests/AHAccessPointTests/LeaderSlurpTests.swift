@@ -273,14 +273,14 @@ final class LeaderSlurpTests: XCTestCase {
         let created = try await ProcessRunner.run(URL(fileURLWithPath: "/bin/sh"), ["-c", "head -c \(128 << 20) /dev/urandom > '\(big.path)'"])
         XCTAssertEqual(created.exit, .exited(0), created.transcript)
         let run = Task { try await self.slurp(["--fileset-data", "name=bin&include=dist", "--dest", dest.path, "--json"]) }
-        // The transfer is only observable on disk: wait until f2's file is being written in
-        // the staging directory beside dest, then kill f2's executor (its tunnel dies).
+        // Wait until f2's file is being written in the staging directory beside dest, then kill
+        // f2's executor (its tunnel dies). The transfer runs in the leader service (another
+        // process) and announces no progress: the staging file appearing on disk is the only
+        // sign it is mid-transfer, so it is polled.
         let parent = dest.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
         var seen = false
-        // The transfer runs in the leader service (another process) and announces no progress:
-        // the staging file appearing on disk is the only sign it is mid-transfer, so it is polled.
         for _ in 0..<3000 where !seen {
-            try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
             for staging in (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? [] where staging.hasPrefix(".ah-slurp-") {
                 let receiving = parent.appendingPathComponent(staging).appendingPathComponent("recv")
                 for host in (try? FileManager.default.contentsOfDirectory(atPath: receiving.path)) ?? [] where host.hasSuffix("-f2") {

@@ -25,22 +25,6 @@ final class ReceiverManifestTests: XCTestCase {
 
     func fullWalk(_ root: String) throws -> Manifest { try TreeScanner(root: root, ignores: ignores).scan().manifest }
 
-    func sync(_ manifest: Manifest, store: ContentStore, writer: TreeWriter) throws -> Manifest {
-        let current = try writer.scan(ignores: ignores)
-        for operation in ManifestDiff.operations(from: current, to: manifest) {
-            if case .file(let entry) = operation {
-                try writer.beginFile(entry)
-                let data = try Data(contentsOf: URL(fileURLWithPath: store.directory + "/objects/\(entry.sha256.prefix(2))/\(entry.sha256)"))
-                try writer.writeFileData([UInt8](data)[...])
-                try writer.finishFile()
-            } else {
-                try writer.apply(operation)
-            }
-        }
-        try writer.flush()
-        return writer.manifest
-    }
-
     func testPatchedManifestsEqualFullWalks() throws {
         let store = try ContentStore(directory: temporary.file("store").path)
         let scanner = TreeScanner(root: source, ignores: ignores, store: store)
@@ -50,7 +34,7 @@ final class ReceiverManifestTests: XCTestCase {
             for file in 0..<10 { try write(source, "\(directory)/f\(file)", "\(directory) \(file)") }
         }
         var snapshot = try scanner.scan().manifest
-        XCTAssertEqual(try sync(snapshot, store: store, writer: writer), snapshot)
+        XCTAssertEqual(try writer.receive(snapshot, from: store, ignores: ignores), snapshot)
         XCTAssertEqual(try writer.scan(ignores: ignores), try fullWalk(target), "first scan after the initial sync")
 
         // One edit, one new directory, one removed directory: the patched manifest is exact.
@@ -58,7 +42,7 @@ final class ReceiverManifestTests: XCTestCase {
         try write(source, "new/g", "new")
         try FileManager.default.removeItem(atPath: source + "/b/c")
         snapshot = try scanner.scan().manifest
-        XCTAssertEqual(try sync(snapshot, store: store, writer: writer), snapshot)
+        XCTAssertEqual(try writer.receive(snapshot, from: store, ignores: ignores), snapshot)
         XCTAssertEqual(try fullWalk(target), snapshot)
         XCTAssertEqual(try writer.scan(ignores: ignores), snapshot, "a scan right after the sync")
 
@@ -69,13 +53,13 @@ final class ReceiverManifestTests: XCTestCase {
         let tampered = try writer.scan(ignores: ignores)
         XCTAssertEqual(tampered, try fullWalk(target))
         XCTAssertNotEqual(tampered.rootHash, snapshot.rootHash)
-        XCTAssertEqual(try sync(snapshot, store: store, writer: writer), snapshot, "repaired")
+        XCTAssertEqual(try writer.receive(snapshot, from: store, ignores: ignores), snapshot, "repaired")
         XCTAssertEqual(try fullWalk(target), snapshot)
 
         // The directory it created, removed behind its back before any scan saw it.
         try write(source, "fresh/x", "x")
         snapshot = try scanner.scan().manifest
-        XCTAssertEqual(try sync(snapshot, store: store, writer: writer), snapshot)
+        XCTAssertEqual(try writer.receive(snapshot, from: store, ignores: ignores), snapshot)
         try FileManager.default.removeItem(atPath: target + "/fresh")
         XCTAssertEqual(try writer.scan(ignores: ignores), try fullWalk(target))
     }

@@ -23,23 +23,6 @@ final class TreeSyncTests: XCTestCase {
         try FileManager.default.setAttributes([.posixPermissions: executable ? 0o755 : 0o644], ofItemAtPath: url.path)
     }
 
-    /// Sends `manifest` from the store into the receiver (what the helper does with frames).
-    func sync(_ manifest: Manifest, store: ContentStore, writer: TreeWriter, ignores: IgnoreMatcher) throws -> Manifest {
-        let current = try writer.scan(ignores: ignores)
-        for operation in ManifestDiff.operations(from: current, to: manifest) {
-            if case .file(let entry) = operation {
-                try writer.beginFile(entry)
-                let data = try Data(contentsOf: URL(fileURLWithPath: store.directory + "/objects/\(entry.sha256.prefix(2))/\(entry.sha256)"))
-                try writer.writeFileData([UInt8](data)[...])
-                try writer.finishFile()
-            } else {
-                try writer.apply(operation)
-            }
-        }
-        try writer.flush()
-        return writer.manifest
-    }
-
     func testRoundTripThroughEveryChange() throws {
         let store = try ContentStore(directory: temporary.file("store").path, retention: 3)
         let ignores = IgnoreMatcher(patterns: ["*.log", "build/"])
@@ -58,7 +41,7 @@ final class TreeSyncTests: XCTestCase {
         XCTAssertEqual(snapshot.hashedFiles, 3)
         XCTAssertFalse(snapshot.manifest.entries.contains { $0.path.hasSuffix(".log") || $0.path.hasPrefix("build") })
         try store.save(snapshot.manifest)
-        XCTAssertEqual(try sync(snapshot.manifest, store: store, writer: writer, ignores: ignores).rootHash, snapshot.manifest.rootHash)
+        XCTAssertEqual(try writer.receive(snapshot.manifest, from: store, ignores: ignores).rootHash, snapshot.manifest.rootHash)
         XCTAssertEqual(try TreeScanner(root: target, ignores: ignores).scan().manifest.rootHash, snapshot.manifest.rootHash)
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: target + "/bin/run.sh")[.posixPermissions] as? Int, 0o755)
 
@@ -76,23 +59,23 @@ final class TreeSyncTests: XCTestCase {
         try write("deep", "now a file")
         snapshot = try scanner.scan()
         try store.save(snapshot.manifest)
-        XCTAssertEqual(try sync(snapshot.manifest, store: store, writer: writer, ignores: ignores).rootHash, snapshot.manifest.rootHash)
+        XCTAssertEqual(try writer.receive(snapshot.manifest, from: store, ignores: ignores).rootHash, snapshot.manifest.rootHash)
         try FileManager.default.removeItem(atPath: source + "/deep")
         try write("deep/again.txt", "dir again")
         snapshot = try scanner.scan()
         try store.save(snapshot.manifest)
-        XCTAssertEqual(try sync(snapshot.manifest, store: store, writer: writer, ignores: ignores).rootHash, snapshot.manifest.rootHash)
+        XCTAssertEqual(try writer.receive(snapshot.manifest, from: store, ignores: ignores).rootHash, snapshot.manifest.rootHash)
         XCTAssertEqual(try TreeScanner(root: target, ignores: ignores).scan().manifest.rootHash, snapshot.manifest.rootHash)
 
         // An edit behind the receiver's back is seen by its next scan (and repaired by a sync).
         try Data("tampered".utf8).write(to: URL(fileURLWithPath: target + "/a.txt"))
         XCTAssertNotEqual(try writer.scan(ignores: ignores).rootHash, snapshot.manifest.rootHash)
-        XCTAssertEqual(try sync(snapshot.manifest, store: store, writer: writer, ignores: ignores).rootHash, snapshot.manifest.rootHash)
+        XCTAssertEqual(try writer.receive(snapshot.manifest, from: store, ignores: ignores).rootHash, snapshot.manifest.rootHash)
 
         // Ignored paths on the receiver are left alone.
         try FileManager.default.createDirectory(atPath: target + "/build", withIntermediateDirectories: true)
         try Data("local".utf8).write(to: URL(fileURLWithPath: target + "/build/local.o"))
-        XCTAssertEqual(try sync(snapshot.manifest, store: store, writer: writer, ignores: ignores).rootHash, snapshot.manifest.rootHash)
+        XCTAssertEqual(try writer.receive(snapshot.manifest, from: store, ignores: ignores).rootHash, snapshot.manifest.rootHash)
         XCTAssertTrue(FileManager.default.fileExists(atPath: target + "/build/local.o"))
 
         // Every kept snapshot restores; retention (3) dropped the oldest.
