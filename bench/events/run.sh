@@ -43,11 +43,7 @@ DURATION=${DURATION:-30}
 CONSUMERS=${CONSUMERS:-10}
 WINDOW=${WINDOW:-1000}
 
-case "${1:-}" in
-    "") ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) bench_die "no arguments expected (see --help)" ;;
-esac
+bench_args "${1:-}"
 
 TMPBASE=${BENCH_TMPDIR:-$([[ -d /dev/shm ]] && echo /dev/shm || echo /tmp)}
 WORK=$(mktemp -d "$TMPBASE/ah-bench-events.XXXXXX")

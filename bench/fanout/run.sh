@@ -77,14 +77,7 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-120}
 AH_SERVE_LOG_LEVEL=${AH_SERVE_LOG_LEVEL:-info}
 LEADER_LOG_LEVEL=${LEADER_LOG_LEVEL:-info}
 
-case "${1:-}" in
-    "") ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) bench_die "unknown argument '$1' (try --help)" ;;
-esac
-for var in FOLLOWERS RUNS COLD_RUNS BIG_RUNS RUN_TIMEOUT; do
-    [[ ${!var} =~ ^[0-9]+$ && ${!var} -gt 0 ]] || bench_die "$var='${!var}' is not a positive number"
-done
+bench_args "${1:-}" FOLLOWERS RUNS COLD_RUNS BIG_RUNS RUN_TIMEOUT
 [[ $BIG =~ ^[0-9]+$ ]] || bench_die "BIG='$BIG' is not a number"
 ((FOLLOWERS <= 99 && BIG <= 99)) || bench_die "at most 99 followers (names f01..f99)"
 ((BIG == 0 || BIG > FOLLOWERS)) || bench_die "BIG=$BIG must be 0 or more than FOLLOWERS=$FOLLOWERS"

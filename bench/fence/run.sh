@@ -50,14 +50,7 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-600}
 AH_SERVE_LOG_LEVEL=${AH_SERVE_LOG_LEVEL:-info}
 LEADER_LOG_LEVEL=${LEADER_LOG_LEVEL:-info}
 
-case "${1:-}" in
-    "") ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) bench_die "unknown argument '$1' (try --help)" ;;
-esac
-for var in FOLLOWERS FILES MIB RUNS RUN_TIMEOUT; do
-    [[ ${!var} =~ ^[0-9]+$ && ${!var} -gt 0 ]] || bench_die "$var='${!var}' is not a positive number"
-done
+bench_args "${1:-}" FOLLOWERS FILES MIB RUNS RUN_TIMEOUT
 ((FOLLOWERS <= 99)) || bench_die "at most 99 followers (names f01..f99)"
 
 # ---- tools, work dir, access point (bench/lib/fleet.sh) ---------------------------------

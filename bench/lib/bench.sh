@@ -59,3 +59,19 @@ bench_peak_rss_kib() { awk -F': *' '/Maximum resident set size/ { print $2 }' "$
 
 # MiB/s for $1 bytes in $2 nanoseconds.
 bench_mib_per_s() { awk -v b="$1" -v ns="$2" 'BEGIN { printf "%.1f\n", b / 1048576 / (ns / 1e9) }'; }
+
+# A bench script's command line: nothing, or -h/--help (prints the script's header comment
+# and exits); then each variable named after the argument must hold a positive integer.
+#   bench_args "${1:-}" RUNS FILES ...
+bench_args() {
+    local arg=$1 var
+    shift
+    case "$arg" in
+        "") ;;
+        -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) bench_die "unknown argument '$arg' (try --help)" ;;
+    esac
+    for var in "$@"; do
+        [[ ${!var} =~ ^[0-9]+$ && ${!var} -gt 0 ]] || bench_die "$var='${!var}' is not a positive number"
+    done
+}

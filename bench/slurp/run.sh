@@ -48,11 +48,7 @@ source "$ROOT/bench/lib/tls.sh"
 # shellcheck source=../lib/sshd.sh
 source "$ROOT/bench/lib/sshd.sh"
 
-case "${1:-}" in
-    "") ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) bench_die "unknown argument $1 (see --help)" ;;
-esac
+bench_args "${1:-}"
 
 RUNS=${RUNS:-3}
 SMALL_FILES=${SMALL_FILES:-2000}
