@@ -46,7 +46,7 @@ struct SlurpLedger {
         guard !rows.isEmpty else { return }
         let database = journal.database
         let session = journal.session
-        let now = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        let now = UTCStamp.nowMillis()
         journal.worker.enqueue("slurped files of \(rows[0].host)") {
             try database.transaction { connection in
                 for row in rows {

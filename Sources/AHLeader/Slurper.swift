@@ -269,7 +269,6 @@ struct Slurper {
     }
 
     static func rfc3339(nanos: Int64) -> String {
-        let date = Date(timeIntervalSince1970: Double(nanos) / 1e9)
-        return date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        UTCStamp.formatMillis(Date(timeIntervalSince1970: Double(nanos) / 1e9))
     }
 }
