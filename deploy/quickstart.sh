@@ -44,14 +44,16 @@ umask 077
 # As root: a demo sshd on a free port (its own keys, key login only) for the executor to front.
 SSH_DST=()
 if [ "$(id -u)" -eq 0 ] && [ -x /usr/sbin/sshd ]; then
-    mkdir -p "$WORK/sshd" /run/sshd
+    # Its sessions get an empty HOME (SetEnv): bash reads ~/.bashrc and ~/.profile for every
+    # command sshd runs, and the demo must not hang on, or change, the caller's dotfiles.
+    mkdir -p "$WORK/sshd/home" /run/sshd
     ssh-keygen -q -t ed25519 -N '' -f "$WORK/sshd/host_key" </dev/null
     ssh-keygen -q -t ed25519 -N '' -f "$WORK/sshd/client_key" </dev/null
     cp "$WORK/sshd/client_key.pub" "$WORK/sshd/authorized_keys"
     SSHD_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     printf '%s\n' "Port $SSHD_PORT" "ListenAddress 127.0.0.1" "HostKey $WORK/sshd/host_key" \
         "AuthorizedKeysFile $WORK/sshd/authorized_keys" "PasswordAuthentication no" "KbdInteractiveAuthentication no" \
-        "UsePAM no" "StrictModes no" "PermitRootLogin prohibit-password" >"$WORK/sshd/sshd_config"
+        "UsePAM no" "StrictModes no" "PermitRootLogin prohibit-password" "SetEnv HOME=$WORK/sshd/home" >"$WORK/sshd/sshd_config"
     /usr/sbin/sshd -D -e -f "$WORK/sshd/sshd_config" 2>"$WORK/sshd.log" &
     PIDS+=($!)
     SSH_DST=(--ssh-dst "127.0.0.1:$SSHD_PORT")

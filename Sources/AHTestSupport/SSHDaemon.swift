@@ -39,6 +39,13 @@ public final class SSHDaemon: @unchecked Sendable {
         try await keygen(clientKey)
         try fm.copyItem(atPath: clientKey + ".pub", toPath: directory.appendingPathComponent("authorized_keys").path)
         let port = try requestedPort ?? Int(Ports.freePort(.tcp))
+        // Sessions get an empty HOME of their own (SetEnv overrides sshd's HOME): bash reads
+        // ~/.bashrc for every command sshd runs and ~/.profile for `bash -lc`, and root's on
+        // this machine runs `pyenv rehash` under a lock file. One rehash killed mid-way (a test
+        // that kills a remote process tree) left that lock behind, and every later session
+        // waited 60 s for it: the suite must not depend on the machine's dotfiles.
+        let home = directory.appendingPathComponent("home")
+        try fm.createDirectory(at: home, withIntermediateDirectories: true)
         let config = """
             Port \(port)
             ListenAddress 127.0.0.1
@@ -55,6 +62,7 @@ public final class SSHDaemon: @unchecked Sendable {
             MaxStartups 100:30:200
             MaxSessions \(maxSessions)
             LogLevel INFO
+            SetEnv HOME=\(home.path)
 
             """
         let configPath = directory.appendingPathComponent("sshd_config").path

@@ -208,8 +208,7 @@ extension SessionEventsFleetTests {
             // Delivery after the restart publishes nothing the test could await from outside.
             try await Task.sleep(for: .milliseconds(100))
         }
-        XCTFail("no event with text \(text.debugDescription) in session \(session) after 60 s")
-        return []
+        throw ProcessError.timedOut(what: "an event with text \(text.debugDescription) in session \(session)", seconds: 60, transcript: "")
     }
 }
 
@@ -239,7 +238,6 @@ struct SessionEventsFixtureClient {
             // Delivery is asynchronous and publishes nothing the test could await from outside.
             try await Task.sleep(for: .milliseconds(100))
         }
-        XCTFail("no \(type) event of session \(session) at the access point after \(timeout) s")
-        return 0
+        throw ProcessError.timedOut(what: "a \(type) event of session \(session) at the access point", seconds: timeout, transcript: "")
     }
 }
