@@ -145,9 +145,11 @@ public struct Manifest: Sendable, Equatable {
         // read again): the same manifest, no root hash to recompute.
         var same = true
         var compared = 0
-        for (index, entry) in entries.enumerated() where drop[index] {
-            guard compared < adding.count, SyncPath.compare(entry.path, adding[compared].path) == 0,
-                  entry.kind == adding[compared].kind, entry.sameContent(as: adding[compared]) else {
+        // By index, here and in `encode`: iterating the entries copied each one (a retain and
+        // a release of its strings) only to read it, on every fence's 50,000 entries.
+        for index in entries.indices where drop[index] {
+            guard compared < adding.count, SyncPath.compare(entries[index].path, adding[compared].path) == 0,
+                  entries[index].kind == adding[compared].kind, entries[index].sameContent(as: adding[compared]) else {
                 same = false
                 break
             }
@@ -157,12 +159,12 @@ public struct Manifest: Sendable, Equatable {
         var merged: [ManifestEntry] = []
         merged.reserveCapacity(entries.count + adding.count)
         var next = 0
-        for (index, entry) in entries.enumerated() where !drop[index] {
-            while next < adding.count, SyncPath.precedes(adding[next].path, entry.path) {
+        for index in entries.indices where !drop[index] {
+            while next < adding.count, SyncPath.precedes(adding[next].path, entries[index].path) {
                 merged.append(adding[next])
                 next += 1
             }
-            merged.append(entry)
+            merged.append(entries[index])
         }
         merged.append(contentsOf: adding[next...])
         return Manifest(sorted: merged)
@@ -216,32 +218,33 @@ public enum RootHash {
             used += 1
         }
         func put(_ text: String) {
-            var text = text
-            text.withUTF8 { bytes in
+            // Native strings are contiguous UTF-8; a bridged or foreign one is copied byte-wise.
+            let copied: Void? = text.utf8.withContiguousStorageIfAvailable { bytes in
                 guard let source = bytes.baseAddress, bytes.count > 0 else { return }
                 (buffer.baseAddress! + used).copyMemory(from: source, byteCount: bytes.count)
                 used += bytes.count
             }
+            if copied == nil { for byte in text.utf8 { put(byte) } }
         }
-        for entry in entries {
-            if used >= capacity || entry.path.utf8.count + entry.target.utf8.count > reserve - 128 {
+        for index in entries.indices {
+            if used >= capacity || entries[index].path.utf8.count + entries[index].target.utf8.count > reserve - 128 {
                 chunk(UnsafeRawBufferPointer(rebasing: buffer[0..<used]))
                 used = 0
             }
-            if entry.path.utf8.count + entry.target.utf8.count > reserve - 128 {
+            if entries[index].path.utf8.count + entries[index].target.utf8.count > reserve - 128 {
                 // Longer than any valid entry: the generic path (never on a checked manifest).
                 var bytes: [UInt8] = []
-                encode(entry, into: &bytes)
+                encode(entries[index], into: &bytes)
                 bytes.withUnsafeBytes { chunk($0) }
                 continue
             }
-            switch entry.kind {
+            switch entries[index].kind {
             case .file:
                 put(UInt8(ascii: "F")); put(0)
-                put(entry.path); put(0)
-                put(UInt8(ascii: entry.executable ? "x" : "-")); put(0)
-                if entry.size < 0 { put(UInt8(ascii: "-")) }
-                var magnitude = entry.size.magnitude
+                put(entries[index].path); put(0)
+                put(UInt8(ascii: entries[index].executable ? "x" : "-")); put(0)
+                if entries[index].size < 0 { put(UInt8(ascii: "-")) }
+                var magnitude = entries[index].size.magnitude
                 let start = used
                 repeat {
                     put(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: magnitude % 10))
@@ -255,14 +258,14 @@ public enum RootHash {
                     high -= 1
                 }
                 put(0)
-                put(entry.sha256); put(0)
+                put(entries[index].sha256); put(0)
             case .directory:
                 put(UInt8(ascii: "D")); put(0)
-                put(entry.path); put(0)
+                put(entries[index].path); put(0)
             case .symlink:
                 put(UInt8(ascii: "L")); put(0)
-                put(entry.path); put(0)
-                put(entry.target); put(0)
+                put(entries[index].path); put(0)
+                put(entries[index].target); put(0)
             }
         }
         if used > 0 { chunk(UnsafeRawBufferPointer(rebasing: buffer[0..<used])) }
