@@ -1,6 +1,4 @@
 import Foundation
-import NIOCore
-import NIOPosix
 
 /// The thin side of `ah agent followers ...`: one request on the service's socket, events
 /// back. When no service answers, it starts one (like ssh's ControlPersist or mutagen's
@@ -21,52 +19,51 @@ public struct LeaderClient: Sendable {
     /// Sends `request`, hands every event but the last to `onEvent`, returns the result.
     public func send(_ request: LeaderRequest,
                      onEvent: @escaping @Sendable (LeaderEvent) -> Void) async throws -> LeaderResult {
-        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
-        if let connected = try? await connect() {
-            channel = connected
+        let socket: LeaderSocket
+        if let connected = LeaderSocket.connect(path: paths.socket.path) {
+            socket = connected
         } else {
             guard let autostart else {
                 throw LeaderFailure.unreachable("no leader service answers on \(paths.socket.path)")
             }
             try start(autostart)
-            channel = try await waitForService()
+            socket = try await waitForService()
         }
-        return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.writeLine(request)
-            var lines = LineReader(inbound)
-            while let line = try await lines.next() {
-                let event = try LeaderWire.decode(LeaderEvent.self, from: line)
-                switch event {
-                case .result(let result): return result
-                case .failure(let code, let message): throw LeaderFailure(exitCode: code, message)
-                default: onEvent(event)
-                }
+        // The exchange blocks on the socket, so it runs on a thread of its own: blocking a
+        // thread of Swift's cooperative pool could starve a service running in this same
+        // process (tests) of the threads it needs to answer.
+        let log = paths.log.path
+        return try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result {
+                    defer { socket.close() }
+                    try socket.writeLine(request)
+                    while let line = try socket.nextLine() {
+                        let event = try LeaderWire.decode(LeaderEvent.self, from: line)
+                        switch event {
+                        case .result(let result): return result
+                        case .failure(let code, let message): throw LeaderFailure(exitCode: code, message)
+                        default: onEvent(event)
+                        }
+                    }
+                    throw LeaderFailure(exitCode: 1, "the leader service closed the connection without an answer (its log: \(log))")
+                })
             }
-            throw LeaderFailure(exitCode: 1, "the leader service closed the connection without an answer (its log: \(paths.log.path))")
+            thread.name = "ah-leader-client"
+            thread.start()
         }
     }
 
     /// Whether a service answers now (no auto-start).
     public func isRunning() async -> Bool {
-        guard let channel = try? await connect() else { return false }
-        try? await channel.executeThenClose { _, _ in }
-        return true
+        LeaderSocket.connect(path: paths.socket.path) != nil
     }
 
-    private func connect() async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
-        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(unixDomainSocketPath: paths.socket.path) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
-            }
-    }
-
-    private func waitForService() async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+    private func waitForService() async throws -> LeaderSocket {
         let deadline = ContinuousClock.now + startTimeout
         var delay = Duration.milliseconds(10)
         while ContinuousClock.now < deadline {
-            if let channel = try? await connect() { return channel }
+            if let socket = LeaderSocket.connect(path: paths.socket.path) { return socket }
             try await Task.sleep(for: delay)
             delay = min(delay * 2, .milliseconds(200))
         }
