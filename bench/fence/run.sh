@@ -129,8 +129,9 @@ for ((i = 0; i < FOLLOWERS; i++)); do
     ssh -F "$SSH_CONFIG.full" -o ControlMaster=yes -o ControlPersist=yes -o ControlPath="$WORK/cm-${NAMES[i]}" \
         -fN "${NAMES[i]}" </dev/null 2>"$WORK/cm-start.err" || bench_die "ControlMaster to ${NAMES[i]} failed: $(cat "$WORK/cm-start.err")"
 done
-# Warm the leader service: sessions and helpers up, nothing synced yet.
-"$AH" agent followers list --fleet-config "$CONFIG" >/dev/null 2>"$WORK/list.err" || bench_die "followers list failed: $(cat "$WORK/list.err")"
+# Warm the leader service (it starts here, so it takes LEADER_LOG_LEVEL): sessions and helpers
+# up, nothing synced yet.
+AH_LOG_LEVEL=$LEADER_LOG_LEVEL "$AH" agent followers list --fleet-config "$CONFIG" >/dev/null 2>"$WORK/list.err" || bench_die "followers list failed: $(cat "$WORK/list.err")"
 LEADER_PID=$(service_pid "$CONFIG")
 
 bench_log "(a) initial: ah sync-fence, then rsync -a ..."
