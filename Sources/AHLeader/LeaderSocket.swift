@@ -13,7 +13,7 @@ import Foundation
 /// (made on the caller's, then handed to the thread that runs the exchange).
 final class LeaderSocket: @unchecked Sendable {
     private var fd: Int32
-    private var pending: [UInt8] = []
+    private var lines = LineSplitter()
     private var ended = false
 
     private init(fd: Int32) { self.fd = fd }
@@ -64,15 +64,8 @@ final class LeaderSocket: @unchecked Sendable {
     func nextLine() throws -> [UInt8]? {
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            if let newline = pending.firstIndex(of: 0x0A) {
-                let line = Array(pending[..<newline])
-                pending.removeSubrange(...newline)
-                return line
-            }
-            if ended {
-                guard !pending.isEmpty else { return nil }
-                throw LineError.truncated(pending.count)
-            }
+            if let line = try lines.next(ended: ended) { return line }
+            if ended { return nil }
             let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
@@ -82,8 +75,7 @@ final class LeaderSocket: @unchecked Sendable {
                 ended = true
                 continue
             }
-            pending.append(contentsOf: chunk[..<count])
-            if pending.count > LeaderWire.maxLine { throw LineError.tooLong(LeaderWire.maxLine) }
+            try lines.append(chunk[..<count])
         }
     }
 
